@@ -1,0 +1,78 @@
+"""cleanshift core: carbon-aware planning with no orchestrator inside.
+
+Providers fetch intensity, the planner finds the cleanest window, policies decide, receipts
+record what happened. The Airflow provider and the Prefect integration only adapt this.
+"""
+
+from .errors import (
+    AuthenticationError,
+    BadDataError,
+    BadSeriesError,
+    CleanshiftError,
+    ConfigurationError,
+    JobSkipped,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    UnknownRegionError,
+)
+from .job import JobSpec
+from .plan import Interval, Plan
+from .planner import scan_windows
+from .policies import OnProviderError, Policy, SchedulingRules, decide
+from .providers import (
+    CachedProvider,
+    FileProvider,
+    GridIntensityProvider,
+    MockProvider,
+    ProviderSpec,
+    build_provider,
+    shared_provider,
+)
+from .receipt import CarbonReceipt, build_receipt
+from .scheduling import plan_job, replan, settle_receipt, wait_for_window
+from .series import Basis, IntensityPoint, IntensitySeries, SignalKind
+from .timeutil import parse_duration
+from .window import CarbonWindow, carbon_window, find_cleanest_window
+
+__all__ = [
+    "AuthenticationError",
+    "BadDataError",
+    "BadSeriesError",
+    "Basis",
+    "CachedProvider",
+    "CarbonReceipt",
+    "CarbonWindow",
+    "CleanshiftError",
+    "ConfigurationError",
+    "FileProvider",
+    "GridIntensityProvider",
+    "IntensityPoint",
+    "IntensitySeries",
+    "Interval",
+    "JobSkipped",
+    "JobSpec",
+    "MockProvider",
+    "OnProviderError",
+    "Plan",
+    "Policy",
+    "ProviderError",
+    "ProviderSpec",
+    "ProviderUnavailableError",
+    "RateLimitedError",
+    "SchedulingRules",
+    "SignalKind",
+    "UnknownRegionError",
+    "build_provider",
+    "build_receipt",
+    "carbon_window",
+    "decide",
+    "find_cleanest_window",
+    "parse_duration",
+    "plan_job",
+    "replan",
+    "scan_windows",
+    "settle_receipt",
+    "shared_provider",
+    "wait_for_window",
+]
