@@ -13,7 +13,6 @@ O(n²) scan, which also averaged point *readings* rather than time.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,26 +66,23 @@ class WindowScan:
         return None
 
     def alternatives(self, exclude: float, count: int = 3) -> list[tuple[float, float]]:
-        """Up to ``count`` other good starts: local minima of the mean, best first.
+        """Up to ``count`` other good starts, best first, none overlapping another.
 
-        Windows overlapping the chosen one (starting within one duration of ``exclude``) are
-        left out, so alternatives are real choices rather than the same valley shifted.
+        Each round takes the cleanest start at least one duration away from the chosen one
+        and from earlier picks, so alternatives are real choices rather than the same valley
+        shifted by a minute. O(count · n).
         """
-        means, starts = self.means, self.starts
-        n = len(means)
-        minima = [
-            (means[i], starts[i])
-            for i in range(n)
-            if (i == 0 or means[i] <= means[i - 1])
-            and (i == n - 1 or means[i] <= means[i + 1])
-            and abs(starts[i] - exclude) >= self.duration
-        ]
         picked: list[tuple[float, float]] = []
-        for mean, start in heapq.nsmallest(len(minima), minima):
-            if all(abs(start - s) >= self.duration for s, _ in picked):
-                picked.append((start, mean))
-            if len(picked) == count:
+        taken = [exclude]
+        for _ in range(count):
+            best: tuple[float, float] | None = None
+            for start, mean in zip(self.starts, self.means):
+                if (best is None or mean < best[1]) and all(abs(start - t) >= self.duration for t in taken):
+                    best = (start, mean)
+            if best is None:
                 break
+            picked.append(best)
+            taken.append(best[0])
         return picked
 
 

@@ -12,7 +12,7 @@ listed in :attr:`IntensitySeries.repairs` so callers can log it once.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -232,7 +232,7 @@ class IntensitySeries:
         """The points that overlap ``[start, end)``, unchanged (for charts and payloads)."""
         a, b = to_epoch(start), to_epoch(end)
         lo = max(bisect_right(self.starts, a) - 1, 0)
-        hi = bisect_right(self.starts, b - 1e-9)
+        hi = bisect_left(self.starts, b)
         if lo < len(self.ends) and self.ends[lo] <= a:
             lo += 1
         return IntensitySeries(
