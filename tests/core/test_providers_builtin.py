@@ -171,3 +171,11 @@ def test_spec_secrets_are_masked_but_still_identify_the_cache():
     assert "canary-7f3e" not in repr(a) and "canary-7f3e" not in str(a.public_options())
     assert a.fingerprint() != b.fingerprint()
     assert "canary-7f3e" not in a.fingerprint()
+
+
+async def test_cache_serves_a_full_horizon_late_in_a_bucket():
+    clock = FakeClock(T0 + timedelta(seconds=290))  # bucket started 290 s ago
+    mock = MockProvider(speedup=720, anchor=T0, anchor_hour=0, clock=clock)  # horizon 240 s
+    cached = CachedProvider(mock, ttl=timedelta(minutes=5), clock=clock)
+    series = await cached.forecast(clock.now(), clock.now() + timedelta(seconds=200))
+    assert series.end >= clock.now() + timedelta(seconds=200)

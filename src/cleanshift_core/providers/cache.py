@@ -1,7 +1,7 @@
 """A caching, request-coalescing wrapper: a thousand waiting tasks cost one fetch per refresh.
 
 Forecast requests that start at or after the current refresh bucket are all served from one
-canonical fetch, ``[bucket, bucket + horizon)``, sliced locally; so triggers with different
+canonical fetch, ``[bucket, bucket + ttl + horizon)``, sliced locally; so triggers with different
 deadlines still share it. Concurrent identical fetches in one event loop await the same task.
 Failures are shared with the waiters of that fetch but never cached.
 """
@@ -56,9 +56,9 @@ class CachedProvider(GridIntensityProvider):
         if to_epoch(start) < bucket:
             return await self._once(("forecast", start, end), lambda: self.inner.forecast(start, end))
         head = from_epoch(bucket)
-        series = await self._once(
-            ("forecast", bucket), lambda: self.inner.forecast(head, head + self.forecast_horizon)
-        )
+        # ttl + horizon: a caller late in the bucket still sees a full horizon ahead of it.
+        tail = head + self.ttl + self.forecast_horizon
+        series = await self._once(("forecast", bucket), lambda: self.inner.forecast(head, tail))
         return series.between(start, end)
 
     async def history(self, start: datetime, end: datetime) -> IntensitySeries:
