@@ -86,21 +86,52 @@ class ProviderSpec:
 
     def fingerprint(self) -> str:
         """Stable identity for sharing caches; secrets are hashed in, never shown."""
-        plain = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in self.options.items()}
-        blob = json.dumps([self.kind, plain], sort_keys=True, default=str)
+        blob = json.dumps([self.kind, _reveal(self.options)], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def public_options(self) -> dict[str, Any]:
         """Options with secrets masked: safe for logs, XCom, artifacts and receipts."""
-        return {k: "**********" if isinstance(v, SecretStr) else v for k, v in self.options.items()}
+        return _mask(dict(self.options))
 
     def __repr__(self) -> str:
         return f"ProviderSpec(kind={self.kind!r}, options={self.public_options()!r})"
 
 
 def _as_secret(key: str, value: Any) -> Any:
+    """Wrap secret options; a fallback chain's ``sources`` become specs themselves, so their
+    secrets are wrapped too and reprs, fingerprints and public options see through them."""
     if key in SECRET_OPTIONS and value is not None and not isinstance(value, SecretStr):
         return SecretStr(str(value))
+    if key == "sources" and isinstance(value, (list, tuple)):
+        return [v if isinstance(v, GridIntensityProvider) else ProviderSpec.parse(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _as_secret(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_secret("", v) for v in value]
+    return value
+
+
+def _reveal(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Mapping):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_reveal(v) for v in value]
+    if isinstance(value, ProviderSpec):
+        return [value.kind, _reveal(value.options)]
+    return value
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "**********"
+    if isinstance(value, Mapping):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask(v) for v in value]
+    if isinstance(value, ProviderSpec):
+        return {"kind": value.kind, **value.public_options()}
     return value
 
 

@@ -1,0 +1,191 @@
+"""Green Software Foundation Carbon Aware SDK WebAPI as a provider, for teams that run it.
+
+The SDK already speaks gCO2/kWh (it converts WattTime's lbs/MWh itself), so values pass
+through unchanged; its data source decides the signal, so ``signal`` says which one it is
+(WattTime behind the SDK → ``marginal``, the default; Electricity Maps → ``average/lifecycle``).
+
+Traps handled here: the WebAPI reads ``location=`` (the docs say ``locations=``), forecast
+durations are minutes while emissions durations are ``"hh:mm:ss"``, ``optimalDataPoints`` is
+an array, and errors are RFC 7807 problem details (``title``/``detail``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+import httpx
+
+from ..errors import BadDataError, ConfigurationError, ProviderError, UnknownRegionError
+from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
+from ..timeutil import SYSTEM_CLOCK, Clock
+from .transport import (
+    HttpProvider,
+    RawPoint,
+    RetryPolicy,
+    Zeros,
+    api_time,
+    build_series,
+    check_window,
+    parse_time,
+)
+
+
+class CarbonAwareSDKProvider(HttpProvider):
+    """A Carbon Aware SDK WebAPI deployment.
+
+    Args:
+        base_url: where the WebAPI runs, e.g. ``http://localhost:8080`` (required).
+        region: an SDK location such as ``"westus"`` or ``"eastus"``.
+        signal: what the SDK's data source reports (``marginal``, ``average/lifecycle``,
+            ``average/direct``).
+        timeout, retry: see :class:`~.transport.HttpProvider`.
+    """
+
+    kind = "casdk"
+    forecast_horizon = timedelta(hours=24)
+
+    def __init__(
+        self,
+        region: str | None = None,
+        base_url: str | None = None,
+        signal: SignalKind | str = SignalKind.MARGINAL,
+        timeout: float = 30.0,
+        retry: RetryPolicy | Mapping[str, Any] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if not base_url:
+            raise ConfigurationError(
+                "casdk needs base_url: where your Carbon Aware SDK WebAPI runs, e.g. 'http://localhost:8080'"
+            )
+        if not region:
+            raise ConfigurationError("casdk needs region: an SDK location such as 'westus'")
+        try:
+            self._signal = SignalKind(signal)
+        except ValueError:
+            raise ConfigurationError(
+                f"casdk signal must be one of {', '.join(k.value for k in SignalKind)}, got {signal!r}"
+            ) from None
+        super().__init__(base_url=base_url, timeout=timeout, retry=retry, clock=clock)
+        self._region = str(region)
+
+    @property
+    def region(self) -> str:
+        return self._region
+
+    @property
+    def signal(self) -> SignalKind:
+        return self._signal
+
+    @property
+    def _zeros(self) -> Zeros:
+        return Zeros.SUSPECT_RUNS if self._signal is SignalKind.MARGINAL else Zeros.MISSING
+
+    def _classify(self, response: httpx.Response, detail: str) -> ProviderError | None:
+        if response.status_code in (400, 404) and "location" in detail.lower():
+            return UnknownRegionError(
+                f"casdk does not know location {self.region!r} ({detail}); use a location configured "
+                "in the SDK's location data (e.g. 'westus')"
+            )
+        return None
+
+    async def current(self) -> IntensityPoint:
+        now = self.clock.now()
+        series = await self._emissions("/emissions/bylocations", now - timedelta(hours=1), now, "latest intensity")
+        return series.points[-1]
+
+    async def _forecast(self, start: datetime, end: datetime) -> IntensitySeries:
+        async with self._http.session() as http:
+            body = await http.get_json("/emissions/forecasts/current", params={"location": self.region})
+        return self._forecast_series(body)
+
+    async def history(self, start: datetime, end: datetime) -> IntensitySeries:
+        """Measured emissions from /emissions/bylocations."""
+        start, end = check_window(start, end)
+        return (await self._emissions("/emissions/bylocations", start, end, "history")).between(start, end)
+
+    async def best(self, start: datetime, end: datetime) -> IntensityPoint:
+        """The SDK's own pick of the lowest-emission point in ``[start, end)`` (bylocations/best)."""
+        start, end = check_window(start, end)
+        series = await self._emissions("/emissions/bylocations/best", start, end, "best point")
+        return min(series.points, key=lambda p: p.value)
+
+    async def average(self, start: datetime, end: datetime) -> float:
+        """The SDK's average intensity over ``[start, end)`` (average-carbon-intensity)."""
+        start, end = check_window(start, end)
+        async with self._http.session() as http:
+            body = await http.get_json(
+                "/emissions/average-carbon-intensity",
+                params={"location": self.region, "startTime": api_time(start), "endTime": api_time(end)},
+            )
+        value = body.get("carbonIntensity") if isinstance(body, Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise BadDataError(f"casdk average intensity for {self.region} is unusable: {value!r}")
+        return float(value)
+
+    async def forecast_made_at(self, requested_at: datetime, start: datetime, end: datetime) -> IntensitySeries:
+        """The forecast as it stood at ``requested_at`` (forecasts/batch): for backtests."""
+        start, end = check_window(start, end)
+        request = [
+            {
+                "requestedAt": api_time(requested_at),
+                "location": self.region,
+                "dataStartAt": api_time(start),
+                "dataEndAt": api_time(end),
+            }
+        ]
+        async with self._http.session() as http:
+            body = await http.request_json("POST", "/emissions/forecasts/batch", json_body=request)
+        return self._forecast_series(body, now=requested_at)
+
+    async def _emissions(self, path: str, start: datetime, end: datetime, what: str) -> IntensitySeries:
+        async with self._http.session() as http:
+            body = await http.get_json(
+                path, params={"location": self.region, "time": api_time(start), "toTime": api_time(end)}
+            )
+        if not isinstance(body, list):
+            raise BadDataError(f"casdk {path} did not answer with a list; check base_url")
+        raw = []
+        for row in body:
+            if not isinstance(row, Mapping):
+                raise BadDataError(f"casdk sent a non-object emissions point {row!r}")
+            raw.append(RawPoint(parse_time(row.get("time"), "time", self.kind), row.get("rating"), _duration(row.get("duration"))))
+        return build_series(
+            raw, provider=self.name, region=self.region, signal=self.signal, basis=Basis.MEASURED,
+            now=self.clock.now(), zeros=self._zeros, what=what,
+        )
+
+    def _forecast_series(self, body: Any, now: datetime | None = None) -> IntensitySeries:
+        if not isinstance(body, list) or not body or not isinstance(body[0], Mapping):
+            raise BadDataError(f"casdk returned no forecast for {self.region}; check the SDK's forecast data source")
+        forecast = body[0]
+        rows = forecast.get("forecastData")
+        if not isinstance(rows, list):
+            raise BadDataError("casdk forecast has no 'forecastData' list; check base_url")
+        raw = []
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise BadDataError(f"casdk sent a non-object forecast point {row!r}")
+            raw.append(RawPoint(parse_time(row.get("timestamp"), "timestamp", self.kind), row.get("value"), _duration(row.get("duration"))))
+        generated = forecast.get("generatedAt")
+        return build_series(
+            raw, provider=self.name, region=self.region, signal=self.signal, basis=Basis.FORECAST,
+            now=now or self.clock.now(), zeros=self._zeros, max_age=self.max_forecast_age,
+            generated_at=parse_time(generated, "generatedAt", self.kind) if generated else None, what="forecast",
+        )
+
+
+def _duration(value: Any) -> timedelta | None:
+    """Forecast durations are minutes; emissions durations are ``[d.]hh:mm:ss``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(minutes=value) if value > 0 else None
+    if isinstance(value, str):
+        match = re.fullmatch(r"(?:(\d+)\.)?(\d+):(\d\d):(\d\d(?:\.\d+)?)", value.strip())
+        if match:
+            days, hours, minutes, seconds = match.groups()
+            length = timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=float(seconds))
+            return length if length > timedelta(0) else None
+    if value is None:
+        return None
+    raise BadDataError(f"casdk sent an unreadable duration {value!r}")
