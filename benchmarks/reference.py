@@ -1,0 +1,111 @@
+"""What the benchmarks compare cleanshift's core against, written on IntensitySeries.
+
+- :func:`seed_cleanest_window_start`: cleanshift 0.1's ``find_cleanest_window``, faithfully:
+  for every point, the plain average of the *readings* whose timestamps fall in
+  ``[t, t + duration]`` (both ends inclusive), found by rescanning the whole forecast: O(n²).
+- :func:`seed_lowest_point_rule`: cleanshift 0.1's ``min_carbon`` policy: start at the single
+  lowest point between now and the deadline, ignoring the job's duration.
+- :func:`brute_force_scan` / :func:`window_argmin_rule`: the direct time-weighted integral at
+  every point-boundary start (and at "now"), O(n·w): the Carbon Aware SDK's rolling average,
+  done exactly. It is the correctness reference and the "plain window argmin" rule.
+
+The seed package itself is not installed; these are re-implementations of its rules.
+"""
+
+from __future__ import annotations
+
+import sys
+from bisect import bisect_right
+from datetime import datetime
+from pathlib import Path
+
+from cleanshift_core.job import JobSpec
+from cleanshift_core.series import IntensitySeries
+from cleanshift_core.timeutil import from_epoch, to_epoch
+
+#: The measured 2020 grid data lives beside the repository, never inside it.
+DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "grid-2020"
+
+
+def data_file(name: str) -> Path:
+    """Path of a grid-2020 CSV, or exit with a message saying where it was expected."""
+    path = DATA_DIR / name
+    if not path.is_file():
+        sys.exit(
+            f"missing {path}: this benchmark reads the 2020 grid data from ../shared/data/grid-2020/ "
+            "relative to the repository (DE at 15 min, GB at 30 min; header 'Time,Carbon Intensity')"
+        )
+    return path
+
+
+def seed_cleanest_window_start(series: IntensitySeries, duration_s: float, count: int | None = None) -> float:
+    """cleanshift 0.1's O(n²) ``find_cleanest_window`` over the whole series.
+
+    ``count`` limits the candidate starts to the first ``count`` points (each still rescans
+    the whole forecast, as the seed does), so its cost on a year can be measured on a
+    subsample and extrapolated linearly.
+    """
+    starts, values = series.starts, series.values
+    best_start, best_avg = starts[0], float("inf")
+    for t in starts[: count if count is not None else len(starts)]:
+        end = t + duration_s
+        window = [v for s, v in zip(starts, values) if t <= s <= end]
+        if window:
+            avg = sum(window) / len(window)
+            if avg < best_avg:
+                best_avg, best_start = avg, t
+    return best_start
+
+
+def seed_lowest_point_rule(forecast: IntensitySeries, job: JobSpec, now: datetime) -> datetime:
+    """cleanshift 0.1's ``min_carbon``: the start of the lowest single reading up to the
+    deadline (the first one on ties), whatever the job's duration."""
+    earliest, latest = job.bounds(now)
+    lo, hi = to_epoch(earliest), to_epoch(latest)
+    first = max(bisect_right(forecast.starts, lo) - 1, 0)
+    best_t, best_v = lo, float("inf")
+    for s, v in zip(forecast.starts[first:], forecast.values[first:]):
+        if s > hi:
+            break
+        if v < best_v:
+            best_t, best_v = max(s, lo), v
+    return from_epoch(best_t)
+
+
+def window_mean(series: IntensitySeries, start: float, duration_s: float) -> float:
+    """Direct time-weighted mean of ``series`` over ``[start, start + duration_s)``, O(w)."""
+    end = start + duration_s
+    i = max(bisect_right(series.starts, start) - 1, 0)
+    integral = 0.0
+    starts, ends, values = series.starts, series.ends, series.values
+    while i < len(starts) and starts[i] < end:
+        overlap = min(end, ends[i]) - max(start, starts[i])
+        if overlap > 0:
+            integral += overlap * values[i]
+        i += 1
+    return integral / duration_s
+
+
+def brute_force_scan(series: IntensitySeries, lo: float, hi: float, duration_s: float) -> tuple[float, float]:
+    """(start, mean) of the cleanest window starting in ``[lo, hi]``; earliest start on ties.
+
+    Tries ``lo``, ``hi``, every boundary b and every b - duration inside (the only places a
+    piecewise-linear cost can be smallest), each integrated directly.
+    """
+    hi = min(hi, series.ends[-1] - duration_s)
+    bounds = series.starts + (series.ends[-1],)
+    inside = {c for b in bounds for c in (b, b - duration_s) if lo < c < hi}
+    candidates = [lo, *sorted(inside), hi] if hi > lo else [lo]
+    best_start, best_mean = lo, window_mean(series, lo, duration_s)
+    for s in candidates[1:]:
+        mean = window_mean(series, s, duration_s)
+        if mean < best_mean:
+            best_start, best_mean = s, mean
+    return best_start, best_mean
+
+
+def window_argmin_rule(forecast: IntensitySeries, job: JobSpec, now: datetime) -> datetime:
+    """Plain window argmin: the brute-force cleanest window on the forecast, no policy."""
+    earliest, latest = job.bounds(now)
+    start, _ = brute_force_scan(forecast, to_epoch(earliest), to_epoch(latest), job.duration.total_seconds())
+    return from_epoch(start)
