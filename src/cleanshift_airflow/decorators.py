@@ -1,0 +1,60 @@
+"""``@carbon_task``: the TaskFlow form of :class:`CarbonAwarePythonOperator`.
+
+::
+
+    @carbon_task(provider="cleanshift_default", duration="2h", max_delay="8h", power_kw=3.5)
+    def score(batch):
+        ...
+
+The function runs in the cleanest window (the wait happens in the triggerer), its return value
+is the task's, and its receipt is in XCom under ``cleanshift_receipt``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
+
+from .operators import CarbonAwarePythonOperator
+from .window_args import CarbonWindowArgs
+
+_WINDOW_ARGS = (
+    "provider", "duration", "max_delay", "finish_by", "policy", "max_intensity",
+    "min_savings_pct", "on_provider_error", "replan_interval",
+)
+
+
+class _CarbonDecoratedOperator(DecoratedOperator, CarbonAwarePythonOperator):
+    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, "provider", "finish_by")
+    custom_operator_name = "@carbon_task"
+
+    def __init__(self, *, python_callable: Callable, op_args: Any, op_kwargs: Any, **kwargs: Any) -> None:
+        super().__init__(
+            kwargs_to_upstream={
+                "python_callable": python_callable,
+                "op_args": op_args,
+                "op_kwargs": op_kwargs,
+            },
+            python_callable=python_callable,
+            op_args=op_args,
+            op_kwargs=op_kwargs,
+            **kwargs,
+        )
+
+
+def carbon_task(
+    python_callable: Callable | None = None,
+    multiple_outputs: bool | None = None,
+    **kwargs: Any,
+) -> TaskDecorator:
+    """Wrap a function into a carbon-aware task; takes the operator's window arguments
+    (``provider``, ``duration``, ``max_delay`` / ``finish_by``, ``policy``, ``power_kw``, ...)
+    and any ``@task`` argument. Window arguments are validated at decoration time."""
+    CarbonWindowArgs.create(**{k: kwargs[k] for k in _WINDOW_ARGS if k in kwargs})
+    return task_decorator_factory(
+        python_callable=python_callable,
+        multiple_outputs=multiple_outputs,
+        decorated_operator_class=_CarbonDecoratedOperator,
+        **kwargs,
+    )

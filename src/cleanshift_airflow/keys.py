@@ -1,0 +1,9 @@
+"""XCom keys: the documented places where plans and receipts live."""
+
+#: The sensor's (and the task form's) final plan, as JSON (``Plan.model_dump(mode="json")``).
+PLAN_XCOM_KEY = "cleanshift_plan"
+#: The carbon receipt of the work that actually ran, as JSON (``CarbonReceipt``).
+RECEIPT_XCOM_KEY = "cleanshift_receipt"
+#: When a :class:`~cleanshift_airflow.sensors.CarbonWindowSensor` released the gated work
+#: (ISO-8601 UTC): the start of that work's run interval.
+RELEASED_AT_XCOM_KEY = "cleanshift_released_at"

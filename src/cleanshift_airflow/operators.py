@@ -1,0 +1,203 @@
+"""Operators: the carbon-aware Python task form and the receipt finaliser of a sensor group."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from cleanshift_core import (
+    CarbonReceipt,
+    ConfigurationError,
+    Plan,
+    settle_receipt,
+    shared_provider,
+)
+from cleanshift_core.window import run_sync
+
+from .hooks import ProviderArg, ProviderRef, provider_reference, resolve_spec
+from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY, RELEASED_AT_XCOM_KEY
+from .links import CarbonReceiptLink
+from .waiting import CarbonWaitMixin, utcnow
+from .window_args import DEFAULT_REPLAN_INTERVAL, CarbonWindowArgs
+
+
+def _check_energy(power_kw: float | None, energy_kwh: float | None) -> None:
+    for name, value in (("power_kw", power_kw), ("energy_kwh", energy_kwh)):
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+
+
+def settle_and_push(
+    context: Context,
+    provider: ProviderRef,
+    plan: Plan,
+    ran: tuple[datetime, datetime],
+    power_kw: float | None,
+    energy_kwh: float | None = None,
+) -> CarbonReceipt:
+    """Settle the receipt of a run with the core and push it to XCom (``cleanshift_receipt``)."""
+    receipt = run_sync(
+        settle_receipt(
+            shared_provider(resolve_spec(provider)),
+            plan,
+            [ran],
+            power_kw=power_kw,
+            energy_kwh=energy_kwh,
+        )
+    )
+    context["ti"].xcom_push(key=RECEIPT_XCOM_KEY, value=receipt.model_dump(mode="json"))
+    return receipt
+
+
+def describe(receipt: CarbonReceipt) -> str:
+    """A one-line summary for task logs (never includes provider options)."""
+    def num(value: float | None, fmt: str) -> str:
+        return "n/a" if value is None else format(value, fmt)
+
+    return (
+        f"ran {receipt.ran_at.isoformat()} → {receipt.finished_at.isoformat()} "
+        f"(delay {receipt.delay_seconds:.0f}s): {num(receipt.avg_intensity_gco2_per_kwh, '.1f')} vs "
+        f"{num(receipt.counterfactual_avg_intensity, '.1f')} gCO2eq/kWh if run at once, "
+        f"saving {num(receipt.estimated_savings_pct, '.1f')}%, avoided {num(receipt.avoided_g, '.1f')} g "
+        f"({'estimate' if receipt.is_estimate else 'measured'}, "
+        f"basis {receipt.intensity_basis.value if receipt.intensity_basis else 'none'})"
+    )
+
+
+class CarbonAwarePythonOperator(CarbonWaitMixin, PythonOperator):
+    """Run a Python callable in the cleanest window, then record its receipt.
+
+    Takes :class:`~cleanshift_airflow.sensors.CarbonWindowSensor`'s window arguments plus
+    ``power_kw`` (nominal draw, for grams) and ``energy_kwh`` (measured, if known). It plans,
+    defers to the triggerer until the window opens (or runs at once if it is open), runs the
+    callable and pushes the receipt of that real run under ``cleanshift_receipt`` and the plan
+    under ``cleanshift_plan``; the callable's return value is the task's return value.
+    """
+
+    template_fields: Sequence[str] = (*PythonOperator.template_fields, "provider", "finish_by")
+    operator_extra_links = (CarbonReceiptLink(),)
+    ui_color = "#a5d6a7"
+
+    def __init__(
+        self,
+        *,
+        provider: ProviderArg,
+        duration: timedelta | str,
+        max_delay: timedelta | str | None = None,
+        finish_by: datetime | str | None = None,
+        policy: str = "min_carbon",
+        max_intensity: float | None = None,
+        min_savings_pct: float = 0.0,
+        on_provider_error: str = "run_now",
+        replan_interval: timedelta | str | None = DEFAULT_REPLAN_INTERVAL,
+        power_kw: float | None = None,
+        energy_kwh: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.window = CarbonWindowArgs.create(
+            provider=provider,
+            duration=duration,
+            max_delay=max_delay,
+            finish_by=finish_by,
+            policy=policy,
+            max_intensity=max_intensity,
+            min_savings_pct=min_savings_pct,
+            on_provider_error=on_provider_error,
+            replan_interval=replan_interval,
+        )
+        self.provider = provider
+        self.finish_by = self.window.finish_by
+        _check_energy(power_kw, energy_kwh)
+        self.power_kw = power_kw
+        self.energy_kwh = energy_kwh
+
+    def execute(self, context: Context) -> Any:
+        return self._run_in_window(context, self.plan_or_defer(context))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        return self._run_in_window(context, self.plan_from_event(event))
+
+    def _run_in_window(self, context: Context, plan: Plan) -> Any:
+        self.push_plan(context, plan)
+        started = utcnow()
+        result = super().execute(context)
+        receipt = settle_and_push(
+            context, provider_reference(self.provider), plan, (started, utcnow()), self.power_kw, self.energy_kwh
+        )
+        self.log.info("carbon receipt: %s", describe(receipt))
+        return result
+
+
+class CarbonReceiptOperator(BaseOperator):
+    """Settle the receipt of the work a :class:`CarbonWindowSensor` gated.
+
+    Place it after the gated tasks (``sensor >> [transform, load] >> receipt``). The work ran
+    from the moment the sensor released it (XCom ``cleanshift_released_at``) until this task
+    starts, so that interval is the receipt's run: the real span of the gated work, plus the
+    scheduler's hand-over latency (typically a second or two). The plan comes from the
+    sensor's ``cleanshift_plan`` XCom and the provider, unless given, from the sensor itself.
+    The receipt is pushed under ``cleanshift_receipt``.
+    """
+
+    template_fields: Sequence[str] = ("provider",)
+    operator_extra_links = (CarbonReceiptLink(),)
+    ui_color = "#e8f5e9"
+
+    def __init__(
+        self,
+        *,
+        sensor_task_id: str,
+        provider: ProviderArg | None = None,
+        power_kw: float | None = None,
+        energy_kwh: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(sensor_task_id, str) or not sensor_task_id:
+            raise ConfigurationError(
+                f"sensor_task_id must be the task_id of the CarbonWindowSensor, got {sensor_task_id!r}"
+            )
+        _check_energy(power_kw, energy_kwh)
+        self.sensor_task_id = sensor_task_id
+        if provider is not None:
+            provider_reference(provider)
+        self.provider = provider
+        self.power_kw = power_kw
+        self.energy_kwh = energy_kwh
+
+    def execute(self, context: Context) -> None:
+        finished = utcnow()
+        ti = context["ti"]
+        plan_json = ti.xcom_pull(task_ids=self.sensor_task_id, key=PLAN_XCOM_KEY)
+        released = ti.xcom_pull(task_ids=self.sensor_task_id, key=RELEASED_AT_XCOM_KEY)
+        if not plan_json or not released:
+            raise AirflowFailException(
+                f"no carbon plan from task {self.sensor_task_id!r}; sensor_task_id must name the "
+                "CarbonWindowSensor upstream of this task, and it must have succeeded"
+            )
+        plan = Plan.model_validate(plan_json)
+        receipt = settle_and_push(
+            context,
+            self._provider(context),
+            plan,
+            (datetime.fromisoformat(released), finished),
+            self.power_kw,
+            self.energy_kwh,
+        )
+        self.log.info("carbon receipt: %s", describe(receipt))
+
+    def _provider(self, context: Context) -> ProviderRef:
+        if self.provider is not None:
+            return provider_reference(self.provider)
+        sensor = context["dag"].get_task(self.sensor_task_id)
+        if not isinstance(getattr(sensor, "window", None), CarbonWindowArgs):
+            raise AirflowFailException(
+                f"task {self.sensor_task_id!r} is not a CarbonWindowSensor; pass provider= explicitly"
+            )
+        # The sensor's own argument, rendered for this run (its spec may be templated).
+        return provider_reference(sensor.render_template(sensor.provider, context))

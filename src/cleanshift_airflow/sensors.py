@@ -1,0 +1,114 @@
+"""CarbonWindowSensor: hold the tasks after it until the cleanest grid window opens."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from airflow.sdk import BaseSensorOperator, Context
+from airflow.triggers.base import StartTriggerArgs
+
+from .hooks import ProviderArg
+from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
+from .links import CarbonReceiptLink
+from .triggers import TRIGGER_PATH
+from .waiting import CarbonWaitMixin, utcnow
+from .window_args import DEFAULT_REPLAN_INTERVAL, CarbonWindowArgs
+
+
+class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
+    """Succeed when the cleanest window for the downstream work opens; never hold a worker
+    while waiting (the wait runs in the triggerer).
+
+    :param provider: a ``cleanshift`` connection id, or a provider spec (``"mock:speedup=720"``,
+        ``{"kind": "file", "path": "grid.csv"}``); templated.
+    :param duration: how long the gated work runs (timedelta or ``"2h"``).
+    :param max_delay: the latest start, relative to when the sensor runs.
+    :param finish_by: the latest finish, a datetime or an ISO string (templated, e.g.
+        ``"{{ (data_interval_end + macros.timedelta(hours=8)).isoformat() }}"``). With both,
+        the stricter deadline holds; with neither, 6 hours.
+    :param policy: ``min_carbon`` (default), ``threshold`` or ``now_or_never`` (these two need
+        ``max_intensity``).
+    :param min_savings_pct: do not delay for less than this expected saving (percent).
+    :param on_provider_error: ``run_now`` (default), ``wait_until_deadline`` or ``fail``.
+    :param replan_interval: how often the waiting trigger re-plans on a refreshed forecast
+        (default 5 minutes, the shared cache's refresh); ``None`` never re-plans.
+    :param start_from_trigger: start straight in the triggerer (Airflow 3.3+), so no worker is
+        used even to plan. Opt-in: the triggerer then loads the serialized DAG with each such
+        trigger (~1.6 MiB per trigger for a 200-task DAG) and keeps it.
+
+    The final plan is pushed to XCom under ``cleanshift_plan``, and the instant the gated work
+    was released under ``cleanshift_released_at`` (read by
+    :class:`~cleanshift_airflow.operators.CarbonReceiptOperator`).
+    """
+
+    template_fields: Sequence[str] = ("provider", "finish_by")
+    ui_color = "#c8e6c9"
+    operator_extra_links = (CarbonReceiptLink(),)
+    start_trigger_args = StartTriggerArgs(
+        trigger_cls=TRIGGER_PATH,
+        trigger_kwargs={},
+        next_method="execute_complete",
+        next_kwargs=None,
+        timeout=None,
+    )
+    start_from_trigger = False
+
+    def __init__(
+        self,
+        *,
+        provider: ProviderArg,
+        duration: timedelta | str,
+        max_delay: timedelta | str | None = None,
+        finish_by: datetime | str | None = None,
+        policy: str = "min_carbon",
+        max_intensity: float | None = None,
+        min_savings_pct: float = 0.0,
+        on_provider_error: str = "run_now",
+        replan_interval: timedelta | str | None = DEFAULT_REPLAN_INTERVAL,
+        start_from_trigger: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.window = CarbonWindowArgs.create(
+            provider=provider,
+            duration=duration,
+            max_delay=max_delay,
+            finish_by=finish_by,
+            policy=policy,
+            max_intensity=max_intensity,
+            min_savings_pct=min_savings_pct,
+            on_provider_error=on_provider_error,
+            replan_interval=replan_interval,
+        )
+        self.provider = provider
+        self.finish_by = self.window.finish_by
+        self.start_from_trigger = start_from_trigger
+        if start_from_trigger:
+            # trigger_kwargs named like template fields ("finish_by") render in the triggerer.
+            self.start_trigger_args = dataclasses.replace(
+                self.start_trigger_args, trigger_kwargs=self.trigger_kwargs()
+            )
+
+    def execute(self, context: Context) -> None:
+        # Also the path of dag.test(), which ignores start_from_trigger.
+        self._release(context, self.plan_or_defer(context))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        self._release(context, self.plan_from_event(event))
+
+    def poke(self, context: Context) -> bool:
+        raise NotImplementedError("CarbonWindowSensor always defers; it is never poked")
+
+    def _release(self, context: Context, plan: Any) -> None:
+        self.push_plan(context, plan)
+        context["ti"].xcom_push(key=RELEASED_AT_XCOM_KEY, value=utcnow().isoformat())
+        saving = plan.expected_savings_pct
+        self.log.info(
+            "carbon window open at %s (planned %s); expected saving %s; plan in XCom %r",
+            utcnow().isoformat(),
+            plan.start.isoformat(),
+            "unknown" if saving is None else f"{saving:.1f}%",
+            PLAN_XCOM_KEY,
+        )

@@ -1,0 +1,144 @@
+"""CarbonWindowTrigger: plan, wait and re-plan in the triggerer, then fire with the final plan."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from cleanshift_core import (
+    CleanshiftError,
+    JobSkipped,
+    JobSpec,
+    Plan,
+    SchedulingRules,
+    plan_job,
+    shared_provider,
+    wait_for_window,
+)
+from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock
+
+from .hooks import ProviderRef, aresolve_spec, public_reference
+from .window_args import parse_finish_by
+
+TRIGGER_PATH = "cleanshift_airflow.triggers.CarbonWindowTrigger"
+
+
+class CarbonWindowTrigger(BaseTrigger):
+    """Wait for the cleanest window without holding a worker.
+
+    Given a ``plan`` (JSON, made by the operator on the worker) it waits for that plan's start;
+    without one (``start_from_trigger``) it plans first. While waiting it re-plans every
+    ``replan_interval`` seconds on the shared, cached forecast (so a thousand triggers for one
+    region cost one fetch per refresh); the core moves the start only for a real gain and never
+    past the deadline. Sleeps are bounded steps that re-read the clock, like the standard
+    ``DateTimeTrigger``, so clock steps cannot make it oversleep.
+
+    ``serialize()`` holds only absolute times and the plan, so a triggerer restart resumes the
+    same wait. The event payload is ``{"status": "ready", "plan": {...}}``, or ``"skipped"`` /
+    ``"failed"`` with a ``message`` (the plan travels in the event because ``dag.test()``
+    drops defer kwargs).
+
+    ``clock`` and ``sleep`` are for tests and are not serialised.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: ProviderRef,
+        duration: float,
+        max_delay: float | None = None,
+        finish_by: str | None = None,
+        policy: str = "min_carbon",
+        max_intensity: float | None = None,
+        min_savings_pct: float = 0.0,
+        on_provider_error: str = "run_now",
+        replan_interval: float | None = None,
+        plan: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        super().__init__()
+        self.provider = provider
+        self.duration = float(duration)
+        self.max_delay = None if max_delay is None else float(max_delay)
+        self.finish_by = finish_by
+        self.policy = policy
+        self.max_intensity = max_intensity
+        self.min_savings_pct = float(min_savings_pct)
+        self.on_provider_error = on_provider_error
+        self.replan_interval = None if replan_interval is None else float(replan_interval)
+        self.plan = plan
+        self.clock = clock
+        self.sleep = sleep
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return TRIGGER_PATH, self._kwargs(self.provider)
+
+    def _kwargs(self, provider: ProviderRef) -> dict[str, Any]:
+        return {
+            "provider": provider,
+            "duration": self.duration,
+            "max_delay": self.max_delay,
+            "finish_by": self.finish_by,
+            "policy": self.policy,
+            "max_intensity": self.max_intensity,
+            "min_savings_pct": self.min_savings_pct,
+            "on_provider_error": self.on_provider_error,
+            "replan_interval": self.replan_interval,
+            "plan": self.plan,
+        }
+
+    def __repr__(self) -> str:
+        # BaseTrigger's repr prints serialize(); an inline spec may carry an API key.
+        return self.repr(TRIGGER_PATH, self._kwargs(public_reference(self.provider)))
+
+    @property
+    def rules(self) -> SchedulingRules:
+        return SchedulingRules(
+            policy=self.policy,
+            max_intensity=self.max_intensity,
+            min_savings_pct=self.min_savings_pct,
+            on_provider_error=self.on_provider_error,
+        )
+
+    @property
+    def job(self) -> JobSpec:
+        return JobSpec(
+            duration=timedelta(seconds=self.duration),
+            max_delay=None if self.max_delay is None else timedelta(seconds=self.max_delay),
+            finish_by=parse_finish_by(self.finish_by),
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            rules = self.rules
+            provider = shared_provider(await aresolve_spec(self.provider))
+            if self.plan:
+                plan = Plan.model_validate_json(self.plan)
+            else:
+                plan = await plan_job(provider, self.job, rules, self.clock)
+                self.log.info("planned: start %s (%s)", plan.start.isoformat(), plan.reason)
+            plan = await wait_for_window(
+                provider,
+                plan,
+                rules,
+                replan_interval=None
+                if self.replan_interval is None
+                else timedelta(seconds=self.replan_interval),
+                clock=self.clock,
+                sleep=self.sleep,
+                on_replan=lambda moved: self.log.info(
+                    "re-planned: start %s (%s)", moved.start.isoformat(), moved.reason
+                ),
+            )
+        except JobSkipped as exc:
+            yield TriggerEvent({"status": "skipped", "message": str(exc)})
+            return
+        except CleanshiftError as exc:
+            yield TriggerEvent({"status": "failed", "message": f"{type(exc).__name__}: {exc}"})
+            return
+        self.log.info("carbon window open: %s", plan.start.isoformat())
+        yield TriggerEvent({"status": "ready", "plan": plan.model_dump(mode="json")})

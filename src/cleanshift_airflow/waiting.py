@@ -1,0 +1,87 @@
+"""How an operator waits for its window: plan on the worker, run at once if the window is
+open, otherwise defer to :class:`~cleanshift_airflow.triggers.CarbonWindowTrigger`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+
+from cleanshift_core import (
+    ConfigurationError,
+    JobSkipped,
+    Plan,
+    ProviderError,
+    plan_job,
+    shared_provider,
+)
+from cleanshift_core.errors import BadSeriesError
+from cleanshift_core.timeutil import sleep_until_blocking
+from cleanshift_core.window import run_sync
+
+from .hooks import ProviderArg, provider_reference, resolve_spec
+from .keys import PLAN_XCOM_KEY
+from .triggers import CarbonWindowTrigger
+from .window_args import CarbonWindowArgs
+
+#: A window opening this soon is waited for on the worker: a deferral round trip (worker →
+#: triggerer → scheduler → worker) costs more than that, and a deferral that fires before the
+#: worker has reported it can be mistaken for a failure.
+DEFER_THRESHOLD = timedelta(seconds=5)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class CarbonWaitMixin:
+    """Shared by the sensor and the task form.
+
+    Needs ``self.window`` (validated at parse time) and the template fields ``self.provider``
+    and ``self.finish_by``, which hold rendered values by the time ``execute()`` runs.
+    """
+
+    window: CarbonWindowArgs
+    provider: ProviderArg
+    finish_by: datetime | str | None
+
+    def trigger_kwargs(self) -> dict[str, Any]:
+        return {**self.window.trigger_kwargs(self.finish_by), "provider": provider_reference(self.provider)}
+
+    def plan_or_defer(self, context: Context) -> Plan:
+        """The plan, once its window is open; defers (raises ``TaskDeferred``) until then."""
+        trigger = CarbonWindowTrigger(**self.trigger_kwargs())
+        try:
+            provider = shared_provider(resolve_spec(trigger.provider))
+            plan = run_sync(plan_job(provider, trigger.job, trigger.rules))
+        except JobSkipped as exc:
+            raise AirflowSkipException(str(exc)) from None
+        except ConfigurationError as exc:
+            raise AirflowFailException(str(exc)) from None
+        except (ProviderError, BadSeriesError) as exc:  # on_provider_error='fail'
+            raise AirflowException(f"{type(exc).__name__}: {exc}") from None
+        self.log.info("carbon plan: start %s — %s", plan.start.isoformat(), plan.reason)  # type: ignore[attr-defined]
+        if plan.start - utcnow() <= DEFER_THRESHOLD:
+            sleep_until_blocking(plan.start)
+            return plan
+        self.defer(  # type: ignore[attr-defined]
+            trigger=CarbonWindowTrigger(**self.trigger_kwargs(), plan=plan.model_dump_json()),
+            method_name="execute_complete",
+        )
+        raise AssertionError("defer() always raises")  # pragma: no cover
+
+    @staticmethod
+    def plan_from_event(event: dict[str, Any] | None) -> Plan:
+        """The final plan carried by the trigger's event (skip / fail as the event says)."""
+        status = (event or {}).get("status")
+        if status == "ready":
+            return Plan.model_validate(event["plan"])
+        if status == "skipped":
+            raise AirflowSkipException(event.get("message", "skipped by the carbon policy"))
+        raise AirflowException(f"carbon window failed: {(event or {}).get('message', event)!r}")
+
+    @staticmethod
+    def push_plan(context: Context, plan: Plan) -> None:
+        context["ti"].xcom_push(key=PLAN_XCOM_KEY, value=plan.model_dump(mode="json"))
