@@ -89,6 +89,14 @@ PasswordOpt = Annotated[
 ]
 PathOpt = Annotated[Optional[Path], typer.Option("--path", help="CSV or JSON series for --provider file.")]
 ReplayOpt = Annotated[bool, typer.Option("--replay", help="Map the file onto the present, as a live forecast.")]
+OptionOpt = Annotated[
+    Optional[List[str]],
+    typer.Option(
+        "--option",
+        "-o",
+        help="Any other provider option as KEY=VALUE (repeatable), e.g. -o emission_factor_type=direct.",
+    ),
+]
 SpeedupOpt = Annotated[
     Optional[float], typer.Option("--speedup", help="Time compression for a replayed file or the mock (demos).")
 ]
@@ -120,6 +128,7 @@ def _provider(
     path: Path | None,
     replay: bool,
     speedup: float | None,
+    extra: list[str] | None = None,
 ) -> GridIntensityProvider:
     """The flags as a ProviderSpec, built by the same registry Airflow and Prefect use.
 
@@ -144,6 +153,10 @@ def _provider(
         options["replay"] = True
     if speedup is not None:
         options["speedup"] = speedup
+    for item in extra or []:
+        if "=" not in item:
+            raise ConfigurationError(f"--option {item!r} needs the form KEY=VALUE, e.g. -o lat=52.5")
+        options.update(ProviderSpec.parse(f"{name}:{item}").options)
     return build_provider(ProviderSpec(name, options))
 
 
@@ -208,6 +221,7 @@ def schedule(
     path: PathOpt = None,
     replay: ReplayOpt = False,
     speedup: SpeedupOpt = None,
+    option: OptionOpt = None,
     policy: PolicyOpt = Policy.MIN_CARBON,
     max_intensity: MaxIntensityOpt = None,
     min_savings_pct: MinSavingsOpt = 0.0,
@@ -220,7 +234,7 @@ def schedule(
     job = _job(duration, max_delay, finish_by)
     rules = _rules(policy, max_intensity, min_savings_pct, on_provider_error)
     clock = _clock(now)
-    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup)
+    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup, option)
     plan = _run(plan_job(source, job, rules, clock), source)
     if as_json:
         typer.echo(plan.model_dump_json(indent=2))
@@ -257,6 +271,7 @@ def forecast(
     path: PathOpt = None,
     replay: ReplayOpt = False,
     speedup: SpeedupOpt = None,
+    option: OptionOpt = None,
     policy: PolicyOpt = Policy.MIN_CARBON,
     max_intensity: MaxIntensityOpt = None,
     min_savings_pct: MinSavingsOpt = 0.0,
@@ -269,7 +284,7 @@ def forecast(
     job = _job(duration, max_delay, finish_by)
     rules = _rules(policy, max_intensity, min_savings_pct, OnProviderError.FAIL)
     clock = _clock(now)
-    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup)
+    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup, option)
     plan = _run(plan_job(source, job, rules, clock), source)
     console = Console(highlight=False)
     table = Table(title=f"{plan.provider} {plan.region} forecast ({plan.signal.value if plan.signal else ''})")
@@ -353,6 +368,7 @@ def check(
     path: PathOpt = None,
     replay: ReplayOpt = False,
     speedup: SpeedupOpt = None,
+    option: OptionOpt = None,
     now: NowOpt = None,
 ) -> None:
     """Exit 0 if the grid is at or under --max-intensity now, 1 if above (cron, CI, init containers)."""
@@ -360,7 +376,7 @@ def check(
         raise ConfigurationError(f"--max-intensity must be a positive number, got {max_intensity:g}")
     span = parse_duration(duration, "--duration") if duration else None
     clock = _clock(now)
-    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup)
+    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup, option)
     value, what = _run(_intensity_now(source, clock, span), source)
     ok = value <= max_intensity
     verdict = "clean" if ok else "dirty"
@@ -405,6 +421,7 @@ def wait(
     path: PathOpt = None,
     replay: ReplayOpt = False,
     speedup: SpeedupOpt = None,
+    option: OptionOpt = None,
     policy: PolicyOpt = Policy.MIN_CARBON,
     max_intensity: MaxIntensityOpt = None,
     min_savings_pct: MinSavingsOpt = 0.0,
@@ -433,7 +450,7 @@ def wait(
     if rules.policy is Policy.HALT_IF_DIRTY:
         require_posix()
     replan = parse_duration(replan_every, "--replan-every") if replan_every else None
-    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup)
+    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup, option)
     try:
         code, receipt = _run(
             _wait_and_run(source, job, rules, command, power_kw, poll_interval, replan, SYSTEM_CLOCK), source
