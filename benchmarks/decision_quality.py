@@ -130,6 +130,12 @@ def main() -> None:
         by_forecast.setdefault((region, error), []).append(draw)
 
     report: list[str] = []
+    overview = [
+        "### Summary: mean over the 20 cells of % saved (fraction of the optimum captured)",
+        "",
+        "| region | forecast | optimum | seed lowest point | plain argmin | default policy |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     record: dict = {"release": RELEASE, "seeds": len(SEEDS), "regions": {}}
     worst_gap = (0.0, "")
     for region in REGIONS:
@@ -146,8 +152,15 @@ def main() -> None:
                             worst_gap = (gap, f"{region} {d:g} h +{w} h e={error:.0%}")
                         assert gap <= MAX_GAP_POINTS, f"default trails argmin by {gap:.2f} points in {region} {d}h +{w}h e={error}"
             report.append(table(cells, label) + "\n")
+            means = summary(cells)
+            optimum = statistics.fmean(cells[(d, w, "default")]["optimal_saved_pct"] for d in DURATIONS_H for w in WINDOWS_H)
+            overview.append(
+                f"| {region} | {'perfect' if error == 0 else f'noise {error:.0%}'} | {optimum:.1f}% | "
+                + " | ".join(f"{means[n]['mean_saved_pct']:.1f}% ({means[n]['mean_captured']:.2f})" for n in RULES)
+                + " |"
+            )
             record["regions"][region][f"e={error:g}"] = {
-                "summary": summary(cells),
+                "summary": means,
                 "cells": {f"{d:g}h +{w}h {n}": v for (d, w, n), v in cells.items()},
             }
     elapsed = time.perf_counter() - t0
@@ -160,7 +173,7 @@ def main() -> None:
     ]
     record["checks"] = checks
     record["elapsed_seconds"] = elapsed
-    text = "\n".join(report) + "\n" + "\n".join("- " + c for c in checks) + "\n"
+    text = "\n".join(overview) + "\n\n" + "\n".join("- " + c for c in checks) + "\n\n" + "\n".join(report)
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "decision_quality.md").write_text(text)

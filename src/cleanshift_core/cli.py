@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import shutil
 import signal
 import sys
 from datetime import datetime, timedelta, timezone
@@ -441,6 +442,9 @@ def wait(
     """
     if not command:
         raise ConfigurationError("wait needs a command after --, e.g. cleanshift wait -- ./job.sh")
+    if shutil.which(command[0]) is None:
+        # Found out now, not after waiting hours for the window.
+        raise ConfigurationError(f"cannot run {command[0]!r}: not found or not executable")
     if power_kw is not None and not (math.isfinite(power_kw) and power_kw > 0):
         raise ConfigurationError(f"--power-kw must be a positive number of kilowatts, got {power_kw:g}")
     if not (math.isfinite(poll_interval) and poll_interval > 0):
@@ -476,7 +480,12 @@ async def _wait_and_run(
 ) -> tuple[int, CarbonReceipt]:
     err = _err()
     plan = await plan_job(source, job, rules, clock)
-    err.print(f"Plan: start {plan.start.isoformat()} ({_g(plan.expected_intensity)}, now {_g(plan.immediate_intensity)}); {plan.reason}")
+    err.print(
+        f"Plan: start {plan.start.isoformat()} ({_g(plan.expected_intensity)}, now "
+        f"{_g(plan.immediate_intensity)}); {plan.reason}",
+        soft_wrap=True,
+        markup=False,
+    )
     if plan.start > clock.now():
         err.print(f"Waiting until {plan.start.isoformat()} (Ctrl-C cancels)", soft_wrap=True)
         sys.stderr.flush()
@@ -618,7 +627,8 @@ def backtest_command(
     forecast_label = "perfect forecast" if noise == 0 else f"forecast noise {noise:.0%}, mean of {len(runs)} seeds"
     table = Table(
         title=f"{file.name}: {first.jobs} jobs released daily at {release} UTC, "
-        f"{format_duration(pattern.duration)} long, may start within {format_duration(pattern.max_delay)}"
+        f"{format_duration(pattern.duration)} long, may start within {format_duration(pattern.max_delay)}",
+        caption=f"{policy.value} decided on a {forecast_label}; every job charged the measured intensity",
     )
     table.add_column("strategy")
     table.add_column("mean gCO2eq/kWh", justify="right")
@@ -626,7 +636,7 @@ def backtest_command(
     table.add_column("of the optimum", justify="right")
     table.add_row("run at release", f"{baseline.mean_actual:.1f}", "0.0%", "0%")
     table.add_row(
-        f"{policy.value} ({forecast_label})",
+        policy.value,
         f"{summary['mean_intensity_policy']:.1f}",
         f"{saved:.1f}%",
         "n/a" if captured_mean is None else f"{captured_mean:.0%}",
