@@ -100,6 +100,7 @@ class EnergiDataServiceProvider(HttpProvider):
             stamp = parse_time(record.get("Minutes5UTC"), "Minutes5UTC", self.kind)
             if start - FIVE_MINUTES < stamp < end:
                 raw.append(RawPoint(stamp, record.get("CO2Emission"), FIVE_MINUTES))
+        raw.sort(key=lambda p: p.start)  # newest first is this API's default order, not a fault
         return build_series(
             raw, provider=self.name, region=self.region, signal=self.signal, basis=basis,
             now=self.clock.now(), zeros=Zeros.MISSING, resolution=FIVE_MINUTES,
