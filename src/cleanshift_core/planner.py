@@ -36,10 +36,13 @@ class WindowScan:
 
     def best_index(self) -> int:
         """Index of the lowest mean; the earliest start wins ties."""
+        means = self.means
         best = 0
-        for i in range(1, len(self.means)):
-            if self.means[i] < self.means[best] - TIE_TOLERANCE * max(1.0, abs(self.means[best])):
+        bar = means[0] - TIE_TOLERANCE * max(1.0, abs(means[0]))  # beat this to take the lead
+        for i in range(1, len(means)):
+            if means[i] < bar:
                 best = i
+                bar = means[i] - TIE_TOLERANCE * max(1.0, abs(means[i]))
         return best
 
     def first_at_or_below(self, limit: float) -> tuple[float, float] | None:
