@@ -1,0 +1,254 @@
+"""Parse-time validation, the sensor's defer decision, the hook, provider info and the UI."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from airflow.sdk import Connection
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException, TaskDeferred
+from pydantic import SecretStr
+
+from cleanshift_airflow import PLAN_XCOM_KEY
+from cleanshift_airflow.decorators import carbon_task
+from cleanshift_airflow.get_provider_info import get_provider_info
+from cleanshift_airflow.hooks import provider_reference, spec_from_connection
+from cleanshift_airflow.operators import CarbonAwarePythonOperator, CarbonReceiptOperator
+from cleanshift_airflow.sensors import CarbonWindowSensor
+from cleanshift_airflow.triggers import CarbonWindowTrigger
+from cleanshift_airflow.ui import render_receipts_page, render_task_page
+from cleanshift_core import ConfigurationError, Plan
+
+
+def demo_provider(curve_hour_now: float) -> dict:
+    """The mock curve 720× faster, showing ``curve_hour_now`` o'clock right now."""
+    return {
+        "kind": "mock",
+        "speedup": 720,
+        "anchor": datetime.now(timezone.utc).isoformat(),
+        "anchor_hour": curve_hour_now,
+    }
+
+
+class RecordingTI:
+    """Stands in for the runtime task instance: records XCom pushes."""
+
+    def __init__(self, pulls: dict | None = None) -> None:
+        self.pushed: dict = {}
+        self.pulls = pulls or {}
+
+    def xcom_push(self, key, value):
+        self.pushed[key] = json.loads(json.dumps(value))  # what XCom would store
+
+    def xcom_pull(self, task_ids, key):
+        return self.pulls.get((task_ids, key))
+
+
+# --- validation at parse time --------------------------------------------------------------
+
+GOOD = dict(task_id="w", provider="mock", duration="1h")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"duration": "0s"}, "duration must be positive"),
+        ({"duration": "soon"}, "is not a duration"),
+        ({"max_delay": "-1h"}, "max_delay"),
+        ({"finish_by": datetime(2026, 1, 1)}, "is naive"),
+        ({"finish_by": "2026-01-01T00:00:00"}, "is naive"),
+        ({"finish_by": "tomorrow"}, "not an ISO-8601 datetime"),
+        ({"policy": "greenest"}, "unknown policy 'greenest'; choose one of"),
+        ({"policy": "threshold"}, "needs max_intensity"),
+        ({"min_savings_pct": 150}, "min_savings_pct must be between 0 and 100"),
+        ({"on_provider_error": "retry"}, "unknown on_provider_error"),
+        ({"replan_interval": "0s"}, "replan_interval must be positive"),
+        ({"provider": "mockk:speedup=1"}, "unknown provider 'mockk'"),
+        ({"provider": "mock:speedup=0"}, "speedup must be positive"),
+        ({"provider": "mock:colour=green"}, "does not take option(s) colour"),
+        ({"provider": "not a conn id!"}, "neither a connection id nor a provider spec"),
+        ({"provider": {"kind": "nope", "anchor": "{{ ts }}"}}, "unknown provider kind 'nope'"),
+    ],
+)
+def test_sensor_arguments_fail_at_parse_with_a_fix(overrides, message):
+    with pytest.raises(ConfigurationError, match=None) as err:
+        CarbonWindowSensor(**{**GOOD, **overrides})
+    assert message in str(err.value)
+
+
+def test_task_form_and_receipt_operator_validate_too():
+    with pytest.raises(ConfigurationError, match="power_kw must be a positive number"):
+        CarbonAwarePythonOperator(task_id="t", python_callable=print, power_kw=-1, **{
+            k: v for k, v in GOOD.items() if k != "task_id"})
+    with pytest.raises(ConfigurationError, match="sensor_task_id must be the task_id"):
+        CarbonReceiptOperator(task_id="r", sensor_task_id="")
+    with pytest.raises(ConfigurationError, match="unknown policy"):
+        carbon_task(provider="mock", duration="1h", policy="fastest")  # at decoration time
+
+
+def test_connection_ids_and_templated_specs_are_kept_for_run_time():
+    assert provider_reference("cleanshift_default") == "cleanshift_default"
+    templated = {"kind": "mock", "anchor": "{{ dag_run.start_date.isoformat() }}"}
+    assert provider_reference(templated) == templated
+    assert provider_reference("mock:speedup=720") == {"kind": "mock", "speedup": 720}
+
+
+# --- the sensor's decision -----------------------------------------------------------------
+
+
+def test_sensor_defers_to_the_carbon_trigger_when_the_window_is_ahead():
+    # 18:00 on the curve now; the trough (03:00) is 9 curve hours = 45 real seconds away.
+    sensor = CarbonWindowSensor(
+        task_id="w", provider=demo_provider(18), duration="10s", max_delay="75s", replan_interval="1m"
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context={})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, CarbonWindowTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    plan = Plan.model_validate_json(trigger.plan)
+    assert plan.start > datetime.now(timezone.utc) + timedelta(seconds=20)
+    assert plan.start <= plan.latest_start
+    assert trigger.provider["kind"] == "mock" and trigger.replan_interval == 60.0
+    assert trigger.duration == 10.0 and trigger.max_delay == 75.0
+
+
+def test_sensor_succeeds_without_deferring_when_the_window_is_open():
+    ti = RecordingTI()
+    sensor = CarbonWindowSensor(task_id="w", provider=demo_provider(3), duration="10s", max_delay="75s")
+    sensor.execute(context={"ti": ti})  # no TaskDeferred
+    plan = Plan.model_validate(ti.pushed[PLAN_XCOM_KEY])
+    assert plan.start == plan.earliest_start
+    assert "cleanshift_released_at" in ti.pushed
+
+
+def test_execute_complete_follows_the_event():
+    sensor = CarbonWindowSensor(task_id="w", provider="mock", duration="1h")
+    now = datetime.now(timezone.utc)
+    plan = Plan(planned_at=now, earliest_start=now, latest_start=now, duration_seconds=60,
+                start=now, policy="min_carbon", reason="test")
+    ti = RecordingTI()
+    sensor.execute_complete({"ti": ti}, {"status": "ready", "plan": plan.model_dump(mode="json")})
+    assert Plan.model_validate(ti.pushed[PLAN_XCOM_KEY]) == plan
+    with pytest.raises(AirflowSkipException, match="too dirty"):
+        sensor.execute_complete({"ti": ti}, {"status": "skipped", "message": "too dirty"})
+    with pytest.raises(AirflowException, match="boom"):
+        sensor.execute_complete({"ti": ti}, {"status": "failed", "message": "boom"})
+
+
+def test_start_from_trigger_hands_the_triggerer_renderable_kwargs():
+    sensor = CarbonWindowSensor(
+        task_id="w",
+        provider="cleanshift_default",
+        duration="2h",
+        finish_by="{{ (data_interval_end + macros.timedelta(hours=8)).isoformat() }}",
+        start_from_trigger=True,
+    )
+    args = sensor.start_trigger_args
+    assert sensor.start_from_trigger and args.next_method == "execute_complete"
+    assert args.trigger_kwargs["finish_by"].startswith("{{")  # rendered in the triggerer
+    assert {"provider", "finish_by"} <= set(sensor.template_fields)
+    module, _, name = args.trigger_cls.rpartition(".")
+    trigger = getattr(importlib.import_module(module), name)(**args.trigger_kwargs)
+    assert trigger.plan is None and trigger.provider == "cleanshift_default"
+
+
+def test_receipt_operator_refuses_to_invent_a_receipt_without_a_plan():
+    op = CarbonReceiptOperator(task_id="r", sensor_task_id="carbon_window", provider="mock")
+    with pytest.raises(AirflowFailException, match="no carbon plan from task 'carbon_window'"):
+        op.execute({"ti": RecordingTI()})
+
+
+# --- connection and provider info ----------------------------------------------------------
+
+
+def test_connection_fields_become_a_provider_spec_with_masked_secrets():
+    conn = Connection(
+        conn_id="grid",
+        conn_type="cleanshift",
+        host="https://api.watttime.org",
+        login="alice",
+        password="canary-pw",
+        extra=json.dumps({"provider": "watttime", "region": "CAISO_NORTH", "options": '{"horizon": 24}'}),
+    )
+    spec = spec_from_connection(conn)
+    assert spec.kind == "watttime"
+    assert spec.options["username"] == "alice" and spec.options["region"] == "CAISO_NORTH"
+    assert spec.options["base_url"] == "https://api.watttime.org" and spec.options["horizon"] == 24
+    assert isinstance(spec.options["password"], SecretStr)
+    assert "canary-pw" not in repr(spec)
+
+    key_only = Connection(conn_id="em", conn_type="cleanshift", password="canary-key",
+                          extra=json.dumps({"provider": "electricitymaps", "region": "DE"}))
+    assert spec_from_connection(key_only).options["api_key"].get_secret_value() == "canary-key"
+
+    bad = Connection(conn_id="bad", conn_type="cleanshift", extra=json.dumps({"options": "{nope"}))
+    with pytest.raises(ConfigurationError, match="must be a JSON object"):
+        spec_from_connection(bad)
+
+
+def test_provider_info_lists_importable_parts():
+    info = get_provider_info()
+    [conn] = info["connection-types"]
+    assert conn["connection-type"] == "cleanshift"
+    assert {"provider", "region", "options"} <= set(conn["conn-fields"])
+    paths = [
+        conn["hook-class-name"],
+        *info["extra-links"],
+        *(p["plugin-class"] for p in info["plugins"]),
+        *(d["class-name"] for d in info["task-decorators"]),
+    ]
+    for path in paths:
+        module, _, name = path.rpartition(".")
+        assert getattr(importlib.import_module(module), name)
+    for section in ("triggers", "sensors", "operators", "hooks"):
+        for module in info[section][0]["python-modules"]:
+            importlib.import_module(module)
+
+
+# --- UI ------------------------------------------------------------------------------------
+
+def _receipt(avoided: float | None) -> dict:
+    return {
+        "planned_start": "2026-01-01T03:00:00Z", "scheduled_at": "2026-01-01T00:00:00Z",
+        "ran_at": "2026-01-01T03:00:01Z", "finished_at": "2026-01-01T04:00:00Z",
+        "delay_seconds": 10801.0, "duration_seconds": 3599.0, "avg_intensity_gco2_per_kwh": 150.0,
+        "counterfactual_avg_intensity": 300.0, "estimated_savings_pct": 50.0, "avoided_g": avoided,
+        "run_intervals": [["2026-01-01T03:00:01Z", "2026-01-01T04:00:00Z"]],
+        "provider": "mock", "region": "DE", "reason": "<b>cleanest</b>",
+    }
+
+
+def test_task_page_renders_the_receipt_and_an_offline_chart():
+    plan = {
+        "start": "2026-01-01T03:00:00Z", "end": "2026-01-01T04:00:00Z",
+        "forecast": [
+            {"start": f"2026-01-01T0{h}:00:00Z", "end": f"2026-01-01T0{h + 1}:00:00Z", "intensity": v}
+            for h, v in enumerate([300, 250, 200, 150, 250])
+        ],
+    }
+    html = render_task_page("t", plan, _receipt(123.4))
+    assert "150.0 gCO2eq/kWh" in html and "123.4 g" in html
+    assert "<svg" in html and 'class="window"' in html and 'class="run"' in html
+    assert "<script" not in html and "http" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert "<b>cleanest</b>" not in html  # escaped
+    assert "No cleanshift plan" in render_task_page("t", None, None)
+
+
+def test_receipts_page_totals_grams_avoided():
+    html = render_receipts_page([("d", "r1", "t", _receipt(100.0)), ("d", "r2", "t", _receipt(23.5)),
+                                 ("d", "r3", "t", _receipt(None))])
+    assert "123.5 g" in html and "3 receipt(s) in all" in html
+
+
+def test_plugin_app_refuses_requests_without_credentials():
+    """No token, no cookie: refused before any handler runs (forged tokens: see the e2e test)."""
+    from fastapi.testclient import TestClient
+
+    from cleanshift_airflow.ui import app
+
+    client = TestClient(app)
+    assert client.get("/receipts").status_code == 401
+    assert client.get("/ti/d/r/t/-1").status_code == 401
