@@ -92,18 +92,24 @@ class CarbonAwareSDKProvider(HttpProvider):
 
     async def current(self) -> IntensityPoint:
         now = self.clock.now()
-        series = await self._emissions("/emissions/bylocations", now - timedelta(hours=1), now, "latest intensity")
+        series = await self._emissions(
+            "/emissions/bylocations", now - timedelta(hours=1), now, "latest intensity"
+        )
         return series.points[-1]
 
     async def _forecast(self, start: datetime, end: datetime) -> IntensitySeries:
         async with self._http.session() as http:
-            body = await http.get_json("/emissions/forecasts/current", params={"location": self.region})
+            body = await http.get_json(
+                "/emissions/forecasts/current", params={"location": self.region}
+            )
         return self._forecast_series(body)
 
     async def history(self, start: datetime, end: datetime) -> IntensitySeries:
         """Measured emissions from /emissions/bylocations."""
         start, end = check_window(start, end)
-        return (await self._emissions("/emissions/bylocations", start, end, "history")).between(start, end)
+        return (await self._emissions("/emissions/bylocations", start, end, "history")).between(
+            start, end
+        )
 
     async def best(self, start: datetime, end: datetime) -> IntensityPoint:
         """The SDK's own pick of the lowest-emission point in ``[start, end)`` (bylocations/best)."""
@@ -117,14 +123,20 @@ class CarbonAwareSDKProvider(HttpProvider):
         async with self._http.session() as http:
             body = await http.get_json(
                 "/emissions/average-carbon-intensity",
-                params={"location": self.region, "startTime": api_time(start), "endTime": api_time(end)},
+                params={
+                    "location": self.region,
+                    "startTime": api_time(start),
+                    "endTime": api_time(end),
+                },
             )
         value = body.get("carbonIntensity") if isinstance(body, Mapping) else None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise BadDataError(f"casdk average intensity for {self.region} is unusable: {value!r}")
         return float(value)
 
-    async def forecast_made_at(self, requested_at: datetime, start: datetime, end: datetime) -> IntensitySeries:
+    async def forecast_made_at(
+        self, requested_at: datetime, start: datetime, end: datetime
+    ) -> IntensitySeries:
         """The forecast as it stood at ``requested_at`` (forecasts/batch): for backtests."""
         start, end = check_window(start, end)
         request = [
@@ -139,10 +151,13 @@ class CarbonAwareSDKProvider(HttpProvider):
             body = await http.request_json("POST", "/emissions/forecasts/batch", json_body=request)
         return self._forecast_series(body, now=requested_at)
 
-    async def _emissions(self, path: str, start: datetime, end: datetime, what: str) -> IntensitySeries:
+    async def _emissions(
+        self, path: str, start: datetime, end: datetime, what: str
+    ) -> IntensitySeries:
         async with self._http.session() as http:
             body = await http.get_json(
-                path, params={"location": self.region, "time": api_time(start), "toTime": api_time(end)}
+                path,
+                params={"location": self.region, "time": api_time(start), "toTime": api_time(end)},
             )
         if not isinstance(body, list):
             raise BadDataError(f"casdk {path} did not answer with a list; check base_url")
@@ -150,15 +165,29 @@ class CarbonAwareSDKProvider(HttpProvider):
         for row in body:
             if not isinstance(row, Mapping):
                 raise BadDataError(f"casdk sent a non-object emissions point {row!r}")
-            raw.append(RawPoint(parse_time(row.get("time"), "time", self.kind), row.get("rating"), _duration(row.get("duration"))))
+            raw.append(
+                RawPoint(
+                    parse_time(row.get("time"), "time", self.kind),
+                    row.get("rating"),
+                    _duration(row.get("duration")),
+                )
+            )
         return build_series(
-            raw, provider=self.name, region=self.region, signal=self.signal, basis=Basis.MEASURED,
-            now=self.clock.now(), zeros=self._zeros, what=what,
+            raw,
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=Basis.MEASURED,
+            now=self.clock.now(),
+            zeros=self._zeros,
+            what=what,
         )
 
     def _forecast_series(self, body: Any, now: datetime | None = None) -> IntensitySeries:
         if not isinstance(body, list) or not body or not isinstance(body[0], Mapping):
-            raise BadDataError(f"casdk returned no forecast for {self.region}; check the SDK's forecast data source")
+            raise BadDataError(
+                f"casdk returned no forecast for {self.region}; check the SDK's forecast data source"
+            )
         forecast = body[0]
         rows = forecast.get("forecastData")
         if not isinstance(rows, list):
@@ -167,12 +196,25 @@ class CarbonAwareSDKProvider(HttpProvider):
         for row in rows:
             if not isinstance(row, Mapping):
                 raise BadDataError(f"casdk sent a non-object forecast point {row!r}")
-            raw.append(RawPoint(parse_time(row.get("timestamp"), "timestamp", self.kind), row.get("value"), _duration(row.get("duration"))))
+            raw.append(
+                RawPoint(
+                    parse_time(row.get("timestamp"), "timestamp", self.kind),
+                    row.get("value"),
+                    _duration(row.get("duration")),
+                )
+            )
         generated = forecast.get("generatedAt")
         return build_series(
-            raw, provider=self.name, region=self.region, signal=self.signal, basis=Basis.FORECAST,
-            now=now or self.clock.now(), zeros=self._zeros, max_age=self.max_forecast_age,
-            generated_at=parse_time(generated, "generatedAt", self.kind) if generated else None, what="forecast",
+            raw,
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=Basis.FORECAST,
+            now=now or self.clock.now(),
+            zeros=self._zeros,
+            max_age=self.max_forecast_age,
+            generated_at=parse_time(generated, "generatedAt", self.kind) if generated else None,
+            what="forecast",
         )
 
 
@@ -184,7 +226,9 @@ def _duration(value: Any) -> timedelta | None:
         match = re.fullmatch(r"(?:(\d+)\.)?(\d+):(\d\d):(\d\d(?:\.\d+)?)", value.strip())
         if match:
             days, hours, minutes, seconds = match.groups()
-            length = timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=float(seconds))
+            length = timedelta(
+                days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=float(seconds)
+            )
             return length if length > timedelta(0) else None
     if value is None:
         return None

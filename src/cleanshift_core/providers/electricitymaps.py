@@ -20,7 +20,13 @@ from typing import Any, Mapping
 import httpx
 from pydantic import SecretStr
 
-from ..errors import AuthenticationError, BadDataError, ConfigurationError, ProviderError, UnknownRegionError
+from ..errors import (
+    AuthenticationError,
+    BadDataError,
+    ConfigurationError,
+    ProviderError,
+    UnknownRegionError,
+)
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
 from .transport import (
@@ -80,8 +86,12 @@ class ElectricityMapsProvider(HttpProvider):
                 "for current and history)"
             )
         super().__init__(
-            base_url=base_url, timeout=timeout, retry=retry, clock=clock,
-            credentials_hint="api_key (Electricity Maps token)", secrets=[self._api_key],
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            clock=clock,
+            credentials_hint="api_key (Electricity Maps token)",
+            secrets=[self._api_key],
         )
         if (region is None) == (lat is None or lon is None):
             raise ConfigurationError(
@@ -92,9 +102,18 @@ class ElectricityMapsProvider(HttpProvider):
             try:
                 lat_f, lon_f = float(lat), float(lon)
             except (TypeError, ValueError):
-                raise ConfigurationError(f"electricitymaps lat/lon must be numbers, got {lat!r}, {lon!r}") from None
-            if not (math.isfinite(lat_f) and math.isfinite(lon_f) and -90 <= lat_f <= 90 and -180 <= lon_f <= 180):
-                raise ConfigurationError(f"electricitymaps lat={lat} lon={lon} are not valid coordinates")
+                raise ConfigurationError(
+                    f"electricitymaps lat/lon must be numbers, got {lat!r}, {lon!r}"
+                ) from None
+            if not (
+                math.isfinite(lat_f)
+                and math.isfinite(lon_f)
+                and -90 <= lat_f <= 90
+                and -180 <= lon_f <= 180
+            ):
+                raise ConfigurationError(
+                    f"electricitymaps lat={lat} lon={lon} are not valid coordinates"
+                )
             self.coordinates = (lat_f, lon_f)
         if emission_factor_type not in ("lifecycle", "direct"):
             raise ConfigurationError(
@@ -113,7 +132,11 @@ class ElectricityMapsProvider(HttpProvider):
 
     @property
     def signal(self) -> SignalKind:
-        return SignalKind.AVERAGE_DIRECT if self.emission_factor_type == "direct" else SignalKind.AVERAGE_LIFECYCLE
+        return (
+            SignalKind.AVERAGE_DIRECT
+            if self.emission_factor_type == "direct"
+            else SignalKind.AVERAGE_LIFECYCLE
+        )
 
     @property
     def _zeros(self) -> Zeros:
@@ -151,14 +174,29 @@ class ElectricityMapsProvider(HttpProvider):
 
     async def current(self) -> IntensityPoint:
         async with self._http.session() as http:
-            body = await http.get_json("/v3/carbon-intensity/latest", params=self._params(), headers=self._headers())
+            body = await http.get_json(
+                "/v3/carbon-intensity/latest", params=self._params(), headers=self._headers()
+            )
         if not isinstance(body, Mapping):
-            raise BadDataError("electricitymaps /latest did not answer with an object; check base_url")
+            raise BadDataError(
+                "electricitymaps /latest did not answer with an object; check base_url"
+            )
         self._learn_zone(body)
         series = build_series(
-            [RawPoint(parse_time(body.get("datetime"), "datetime", self.kind), body.get("carbonIntensity"), HOUR)],
-            provider=self.name, region=self.region, signal=self.signal, basis=Basis.MEASURED,
-            now=self.clock.now(), zeros=self._zeros, what="latest intensity",
+            [
+                RawPoint(
+                    parse_time(body.get("datetime"), "datetime", self.kind),
+                    body.get("carbonIntensity"),
+                    HOUR,
+                )
+            ],
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=Basis.MEASURED,
+            now=self.clock.now(),
+            zeros=self._zeros,
+            what="latest intensity",
         )
         return series.points[0]
 
@@ -179,14 +217,23 @@ class ElectricityMapsProvider(HttpProvider):
                     ) from None
                 return await self._persistence_forecast(http)
         if not isinstance(body, Mapping) or not isinstance(body.get("forecast"), list):
-            raise BadDataError("electricitymaps /forecast answer has no 'forecast' list; check base_url")
+            raise BadDataError(
+                "electricitymaps /forecast answer has no 'forecast' list; check base_url"
+            )
         self._learn_zone(body)
         updated = body.get("updatedAt")
         return build_series(
             self._raw(body["forecast"]),
-            provider=self.name, region=self.region, signal=self.signal, basis=Basis.FORECAST,
-            now=self.clock.now(), zeros=self._zeros, resolution=HOUR, max_age=self.max_forecast_age,
-            generated_at=parse_time(updated, "updatedAt", self.kind) if updated else None, what="forecast",
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=Basis.FORECAST,
+            now=self.clock.now(),
+            zeros=self._zeros,
+            resolution=HOUR,
+            max_age=self.max_forecast_age,
+            generated_at=parse_time(updated, "updatedAt", self.kind) if updated else None,
+            what="forecast",
         )
 
     async def history(self, start: datetime, end: datetime) -> IntensitySeries:
@@ -202,12 +249,20 @@ class ElectricityMapsProvider(HttpProvider):
                 )
                 self._learn_zone(body)
                 if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
-                    raise BadDataError("electricitymaps /past-range answer has no 'data' list; check base_url")
+                    raise BadDataError(
+                        "electricitymaps /past-range answer has no 'data' list; check base_url"
+                    )
                 rows.extend(body["data"])
         return build_series(
             self._raw(rows),
-            provider=self.name, region=self.region, signal=self.signal, basis=Basis.MEASURED,
-            now=self.clock.now(), zeros=self._zeros, resolution=HOUR, what="history",
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=Basis.MEASURED,
+            now=self.clock.now(),
+            zeros=self._zeros,
+            resolution=HOUR,
+            what="history",
         ).between(start, end)
 
     async def _lacks_forecast_access(self, http: Session) -> bool:
@@ -224,15 +279,28 @@ class ElectricityMapsProvider(HttpProvider):
 
     async def _persistence_forecast(self, http: Session) -> IntensitySeries:
         """Yesterday's measured 24 hours, one day later: a baseline forecast, labelled as such."""
-        body = await http.get_json("/v3/carbon-intensity/history", params=self._params(), headers=self._headers())
+        body = await http.get_json(
+            "/v3/carbon-intensity/history", params=self._params(), headers=self._headers()
+        )
         if not isinstance(body, Mapping) or not isinstance(body.get("history"), list):
-            raise BadDataError("electricitymaps /history answer has no 'history' list; check base_url")
+            raise BadDataError(
+                "electricitymaps /history answer has no 'history' list; check base_url"
+            )
         now = self.clock.now()
-        shifted = [RawPoint(p.start + timedelta(days=1), p.value, p.duration) for p in self._raw(body["history"])]
+        shifted = [
+            RawPoint(p.start + timedelta(days=1), p.value, p.duration)
+            for p in self._raw(body["history"])
+        ]
         return build_series(
             shifted,
-            provider=f"{self.name}/history-forecast", region=self.region, signal=self.signal,
-            basis=Basis.FORECAST, generated_at=now, now=now, zeros=self._zeros, resolution=HOUR,
+            provider=f"{self.name}/history-forecast",
+            region=self.region,
+            signal=self.signal,
+            basis=Basis.FORECAST,
+            generated_at=now,
+            now=now,
+            zeros=self._zeros,
+            resolution=HOUR,
             what="history-based forecast",
         )
 
@@ -241,5 +309,10 @@ class ElectricityMapsProvider(HttpProvider):
         for row in rows:
             if not isinstance(row, Mapping):
                 raise BadDataError(f"electricitymaps sent a non-object data point {row!r}")
-            raw.append(RawPoint(parse_time(row.get("datetime"), "datetime", self.kind), row.get("carbonIntensity")))
+            raw.append(
+                RawPoint(
+                    parse_time(row.get("datetime"), "datetime", self.kind),
+                    row.get("carbonIntensity"),
+                )
+            )
         return raw

@@ -18,7 +18,16 @@ from typing import Any, Mapping
 from ..errors import BadDataError, ConfigurationError
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
-from .transport import HttpProvider, RawPoint, RetryPolicy, Zeros, build_series, check_window, chunks, parse_time
+from .transport import (
+    HttpProvider,
+    RawPoint,
+    RetryPolicy,
+    Zeros,
+    build_series,
+    check_window,
+    chunks,
+    parse_time,
+)
 
 AREAS = ("DK1", "DK2")
 FIVE_MINUTES = timedelta(minutes=5)
@@ -63,7 +72,9 @@ class EnergiDataServiceProvider(HttpProvider):
 
     async def current(self) -> IntensityPoint:
         now = self.clock.now()
-        series = await self._dataset("CO2Emis", now - timedelta(hours=1), now, Basis.MEASURED, "latest intensity")
+        series = await self._dataset(
+            "CO2Emis", now - timedelta(hours=1), now, Basis.MEASURED, "latest intensity"
+        )
         return series.points[-1]
 
     async def _forecast(self, start: datetime, end: datetime) -> IntensitySeries:
@@ -71,9 +82,13 @@ class EnergiDataServiceProvider(HttpProvider):
 
     async def history(self, start: datetime, end: datetime) -> IntensitySeries:
         start, end = check_window(start, end)
-        return (await self._dataset("CO2Emis", start, end, Basis.MEASURED, "history")).between(start, end)
+        return (await self._dataset("CO2Emis", start, end, Basis.MEASURED, "history")).between(
+            start, end
+        )
 
-    async def _dataset(self, name: str, start: datetime, end: datetime, basis: Basis, what: str) -> IntensitySeries:
+    async def _dataset(
+        self, name: str, start: datetime, end: datetime, basis: Basis, what: str
+    ) -> IntensitySeries:
         records: list[Any] = []
         async with self._http.session() as http:
             for lo, hi in chunks(start, end, HISTORY_CHUNK):
@@ -89,7 +104,9 @@ class EnergiDataServiceProvider(HttpProvider):
                     },
                 )
                 if not isinstance(body, Mapping) or not isinstance(body.get("records"), list):
-                    raise BadDataError(f"energidataservice {name} answer has no 'records' list; check base_url")
+                    raise BadDataError(
+                        f"energidataservice {name} answer has no 'records' list; check base_url"
+                    )
                 records.extend(body["records"])
         raw = []
         for record in records:
@@ -102,7 +119,14 @@ class EnergiDataServiceProvider(HttpProvider):
                 raw.append(RawPoint(stamp, record.get("CO2Emission"), FIVE_MINUTES))
         raw.sort(key=lambda p: p.start)  # newest first is this API's default order, not a fault
         return build_series(
-            raw, provider=self.name, region=self.region, signal=self.signal, basis=basis,
-            now=self.clock.now(), zeros=Zeros.MISSING, resolution=FIVE_MINUTES,
-            max_age=self.max_forecast_age, what=what,
+            raw,
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=basis,
+            now=self.clock.now(),
+            zeros=Zeros.MISSING,
+            resolution=FIVE_MINUTES,
+            max_age=self.max_forecast_age,
+            what=what,
         )

@@ -89,14 +89,27 @@ class FallbackProvider(GridIntensityProvider):
             except (ProviderError, BadSeriesError, NotImplementedError) as exc:
                 failures.append(f"{source.name}: {type(exc).__name__}: {exc}")
                 if rank < len(self.sources):
-                    log.warning("%s %s failed (%s); trying %s", source.name, what, exc, self.sources[rank].name)
+                    log.warning(
+                        "%s %s failed (%s); trying %s",
+                        source.name,
+                        what,
+                        exc,
+                        self.sources[rank].name,
+                    )
                 continue
             if rank > 1:
-                log.warning("%s answered by fallback source %d/%d (%s)", what, rank, len(self.sources), source.name)
+                log.warning(
+                    "%s answered by fallback source %d/%d (%s)",
+                    what,
+                    rank,
+                    len(self.sources),
+                    source.name,
+                )
             self.last_source = source.name
             return result
         raise ProviderUnavailableError(
-            f"every fallback source failed for {what}: " + "; ".join(failures)
+            f"every fallback source failed for {what}: "
+            + "; ".join(failures)
             + " — fix the first source or add another"
         )
 

@@ -62,7 +62,9 @@ from .base import GridIntensityProvider
 log = logging.getLogger(__name__)
 
 MASK = "**********"
-_DEADLINE: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("cleanshift_provider_deadline", default=None)
+_DEADLINE: contextvars.ContextVar[datetime | None] = contextvars.ContextVar(
+    "cleanshift_provider_deadline", default=None
+)
 
 
 @contextlib.contextmanager
@@ -105,17 +107,27 @@ class RetryPolicy:
     jitter: float = 1.0
     max_retry_after: float = 300.0
     budget: float | None = 120.0
-    sleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep, repr=False, compare=False)
+    sleep: Callable[[float], Awaitable[Any]] = field(
+        default=asyncio.sleep, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ConfigurationError(f"retry attempts must be a whole number ≥ 1, got {self.attempts!r}")
+            raise ConfigurationError(
+                f"retry attempts must be a whole number ≥ 1, got {self.attempts!r}"
+            )
         for name in ("initial_backoff", "max_backoff", "jitter", "max_retry_after"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigurationError(f"retry {name} must be a number of seconds ≥ 0, got {value!r}")
-        if self.budget is not None and not (isinstance(self.budget, (int, float)) and self.budget > 0):
-            raise ConfigurationError(f"retry budget must be positive seconds or None, got {self.budget!r}")
+                raise ConfigurationError(
+                    f"retry {name} must be a number of seconds ≥ 0, got {value!r}"
+                )
+        if self.budget is not None and not (
+            isinstance(self.budget, (int, float)) and self.budget > 0
+        ):
+            raise ConfigurationError(
+                f"retry budget must be positive seconds or None, got {self.budget!r}"
+            )
 
     @classmethod
     def coerce(cls, value: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
@@ -125,14 +137,23 @@ class RetryPolicy:
         if isinstance(value, RetryPolicy):
             return value
         if isinstance(value, Mapping):
-            unknown = set(value) - {"attempts", "initial_backoff", "max_backoff", "jitter", "max_retry_after", "budget"}
+            unknown = set(value) - {
+                "attempts",
+                "initial_backoff",
+                "max_backoff",
+                "jitter",
+                "max_retry_after",
+                "budget",
+            }
             if unknown:
                 raise ConfigurationError(
                     f"unknown retry option(s) {', '.join(sorted(unknown))}; use attempts, initial_backoff, "
                     "max_backoff, jitter, max_retry_after, budget"
                 )
             return cls(**dict(value))
-        raise ConfigurationError(f"retry must be a RetryPolicy or a dict of its fields, got {type(value).__name__}")
+        raise ConfigurationError(
+            f"retry must be a RetryPolicy or a dict of its fields, got {type(value).__name__}"
+        )
 
 
 def as_secret(value: str | SecretStr | None, name: str) -> SecretStr | None:
@@ -206,7 +227,10 @@ class Transport:
     async def session(self) -> AsyncIterator[Session]:
         """A client for one logical call (login + fetch + chunks), closed on exit."""
         async with httpx.AsyncClient(
-            base_url=self.base_url, timeout=self.timeout, follow_redirects=True, verify=_ssl_context()
+            base_url=self.base_url,
+            timeout=self.timeout,
+            follow_redirects=True,
+            verify=_ssl_context(),
         ) as client:
             yield Session(self, client)
 
@@ -251,7 +275,9 @@ class Session:
                 reraise=True,
             ):
                 with attempt:
-                    return await self._once(method, path, params, json_body, headers, auth, attempts.timeout())
+                    return await self._once(
+                        method, path, params, json_body, headers, auth, attempts.timeout()
+                    )
         except (ProviderUnavailableError, RateLimitedError) as exc:
             if attempts.tries > 1:
                 exc.args = (f"{exc.args[0]} (gave up after {attempts.tries} attempts)",)
@@ -272,7 +298,13 @@ class Session:
         where = f"{t.name} ({t.base_url}{path})"
         try:
             response = await self.client.request(
-                method, path, params=params, json=json_body, headers=headers, auth=auth, timeout=timeout
+                method,
+                path,
+                params=params,
+                json=json_body,
+                headers=headers,
+                auth=auth,
+                timeout=timeout,
             )
         except httpx.TimeoutException:
             raise ProviderUnavailableError(
@@ -306,7 +338,9 @@ class Session:
         said = f"HTTP {status}" + (f": {detail}" if detail else "")
         where = f"{t.name} ({response.request.url.path})"
         if status in (401, 403):
-            return AuthenticationError(f"{where} refused the request ({said}); check the {t.credentials_hint}")
+            return AuthenticationError(
+                f"{where} refused the request ({said}); check the {t.credentials_hint}"
+            )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), t.clock.now())
             hint = f"; it asks to wait {retry_after:.0f}s" if retry_after is not None else ""
@@ -363,7 +397,10 @@ class _Attempts:
         wait, retry_after = self._plan(state)
         if retry_after is not None and retry_after > self.policy.max_retry_after:
             return True
-        return self.deadline is not None and self.t.clock.now() + timedelta(seconds=wait) > self.deadline
+        return (
+            self.deadline is not None
+            and self.t.clock.now() + timedelta(seconds=wait) > self.deadline
+        )
 
     def wait(self, state: RetryCallState) -> float:
         return self._plan(state)[0]
@@ -411,7 +448,11 @@ def _excerpt(text: str, limit: int = 240) -> str:
 
 
 def check_base_url(value: str, provider: str) -> str:
-    if not isinstance(value, str) or urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc:
+    if (
+        not isinstance(value, str)
+        or urlparse(value).scheme not in ("http", "https")
+        or not urlparse(value).netloc
+    ):
         raise ConfigurationError(
             f"{provider} base_url must be an http(s) URL such as 'https://api.example.org', got {value!r}"
         )
@@ -419,8 +460,15 @@ def check_base_url(value: str, provider: str) -> str:
 
 
 def check_timeout(value: float, provider: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"{provider} timeout must be a positive number of seconds, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(
+            f"{provider} timeout must be a positive number of seconds, got {value!r}"
+        )
     return float(value)
 
 
@@ -435,7 +483,11 @@ def parse_time(value: Any, what: str, provider: str) -> datetime:
         stamp = datetime.fromisoformat(text)
     except ValueError:
         raise BadDataError(f"{provider} sent an unreadable {what} {value!r}") from None
-    return stamp.replace(tzinfo=timezone.utc) if stamp.tzinfo is None else stamp.astimezone(timezone.utc)
+    return (
+        stamp.replace(tzinfo=timezone.utc)
+        if stamp.tzinfo is None
+        else stamp.astimezone(timezone.utc)
+    )
 
 
 def api_time(value: datetime, minutes: bool = False) -> str:
@@ -514,7 +566,7 @@ def build_series(
     notes: list[str] = []
     ordered = sorted(raw, key=lambda p: p.start)
     starts = [p.start for p in ordered]
-    spacing = sorted(b - a for a, b in zip(starts, starts[1:]) if b > a)
+    spacing = sorted(b - a for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a)
     resolution = spacing[len(spacing) // 2] if spacing else resolution
     points: list[tuple[datetime, timedelta, float | None]] = []
     for i, p in enumerate(ordered):
@@ -523,16 +575,14 @@ def build_series(
             later = next((s for s in starts[i + 1 :] if s > p.start), None)
             duration = (later - p.start) if later is not None else resolution
         if duration is None or duration <= timedelta(0):
-            raise BadDataError(f"{provider} sent a single {what} point without a duration; cannot place it in time")
+            raise BadDataError(
+                f"{provider} sent a single {what} point without a duration; cannot place it in time"
+            )
         points.append((p.start, duration, _number(p.value)))
 
     if zeros is Zeros.SUSPECT_RUNS:
         _refuse_long_zero_runs(points, provider, region, max_zero_run)
-    bad = [
-        (s, v)
-        for s, _, v in points
-        if v is None or (v == 0.0 and zeros is Zeros.MISSING)
-    ]
+    bad = [(s, v) for s, _, v in points if v is None or (v == 0.0 and zeros is Zeros.MISSING)]
     if len(bad) == len(points):
         kinds = "zero" if all(v == 0.0 for _, v in bad) else "missing/invalid"
         raise BadDataError(
@@ -545,7 +595,11 @@ def build_series(
             f"dropped {len(bad)} unusable point(s) ({zeros_n} zero, {len(bad) - zeros_n} null/invalid) "
             f"from {bad[0][0].isoformat()}"
         )
-    kept = [IntensityPoint(s, d, v) for s, d, v in points if v is not None and not (v == 0.0 and zeros is Zeros.MISSING)]
+    kept = [
+        IntensityPoint(s, d, v)
+        for s, d, v in points
+        if v is not None and not (v == 0.0 and zeros is Zeros.MISSING)
+    ]
     if sorted(raw, key=lambda p: p.start) != list(raw):
         notes.append("sorted points by start time")
     typical = resolution or kept[0].duration
@@ -578,7 +632,10 @@ def _number(value: Any) -> float | None:
 
 
 def _refuse_long_zero_runs(
-    points: list[tuple[datetime, timedelta, float | None]], provider: str, region: str, limit: timedelta
+    points: list[tuple[datetime, timedelta, float | None]],
+    provider: str,
+    region: str,
+    limit: timedelta,
 ) -> None:
     run_start: datetime | None = None
     run_end: datetime | None = None
@@ -599,7 +656,11 @@ def _refuse_long_zero_runs(
 def _refuse_stale(
     series: IntensitySeries, provider: str, region: str, now: datetime, max_age: timedelta | None
 ) -> None:
-    if max_age is not None and series.generated_at is not None and now - series.generated_at > max_age:
+    if (
+        max_age is not None
+        and series.generated_at is not None
+        and now - series.generated_at > max_age
+    ):
         raise BadDataError(
             f"{provider} forecast for {region} was generated at {series.generated_at.isoformat()}, "
             f"{now - series.generated_at} ago (limit {max_age}); the provider's forecast looks stalled "
@@ -675,7 +736,9 @@ class HttpProvider(GridIntensityProvider):
         latest = await self.current()
         if latest.start > now or latest.start >= first or first - latest.end > self.max_now_gap:
             log.info(
-                "%s forecast starts at %s and no recent measurement can cover now", self.name, first.isoformat()
+                "%s forecast starts at %s and no recent measurement can cover now",
+                self.name,
+                first.isoformat(),
             )
             return series
         bridge = IntensityPoint(latest.start, first - latest.start, latest.value)

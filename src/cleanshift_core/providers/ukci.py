@@ -20,7 +20,17 @@ import httpx
 from ..errors import BadDataError, ConfigurationError, ProviderError, UnknownRegionError
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
-from .transport import HttpProvider, RawPoint, RetryPolicy, Zeros, api_time, build_series, check_window, chunks, parse_time
+from .transport import (
+    HttpProvider,
+    RawPoint,
+    RetryPolicy,
+    Zeros,
+    api_time,
+    build_series,
+    check_window,
+    chunks,
+    parse_time,
+)
 
 #: The API serves at most this much per /intensity/{from}/{to} request.
 HISTORY_CHUNK = timedelta(days=14)
@@ -56,7 +66,9 @@ class UKCarbonIntensityProvider(HttpProvider):
         self.postcode: str | None = None
         if postcode is not None:
             if str(region).lower() != "national":
-                raise ConfigurationError("ukci takes either region (an id 1-17) or postcode, not both")
+                raise ConfigurationError(
+                    "ukci takes either region (an id 1-17) or postcode, not both"
+                )
             code = str(postcode).strip().upper().split(" ")[0]
             if not _POSTCODE.fullmatch(code):
                 raise ConfigurationError(
@@ -115,8 +127,13 @@ class UKCarbonIntensityProvider(HttpProvider):
             raise BadDataError(f"ukci returned no current intensity for {self.region}; try later")
         series = build_series(
             self._raw(entries[-1:], prefer_actual=True),
-            provider=self.name, region=self.region, signal=self.signal, basis=Basis.MEASURED,
-            now=self.clock.now(), zeros=self._zeros, what="current intensity",
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=Basis.MEASURED,
+            now=self.clock.now(),
+            zeros=self._zeros,
+            what="current intensity",
         )
         return series.points[-1]
 
@@ -127,8 +144,14 @@ class UKCarbonIntensityProvider(HttpProvider):
             body = await http.get_json(path)
         return build_series(
             self._raw(self._entries(body), prefer_actual=False),
-            provider=self.name, region=self.region, signal=self.signal, basis=Basis.FORECAST,
-            now=self.clock.now(), zeros=self._zeros, max_age=self.max_forecast_age, what="forecast",
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=Basis.FORECAST,
+            now=self.clock.now(),
+            zeros=self._zeros,
+            max_age=self.max_forecast_age,
+            what="forecast",
         )
 
     async def history(self, start: datetime, end: datetime) -> IntensitySeries:
@@ -142,9 +165,13 @@ class UKCarbonIntensityProvider(HttpProvider):
                 entries.extend(self._entries(await http.get_json(path)))
         return build_series(
             self._raw(entries, prefer_actual=not self._regional, actual_only=not self._regional),
-            provider=self.name, region=self.region, signal=self.signal,
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
             basis=Basis.FORECAST if self._regional else Basis.MEASURED,
-            now=self.clock.now(), zeros=self._zeros, what="history",
+            now=self.clock.now(),
+            zeros=self._zeros,
+            what="history",
         ).between(start, end)
 
     def _entries(self, body: Any) -> list[Mapping[str, Any]]:
@@ -153,11 +180,15 @@ class UKCarbonIntensityProvider(HttpProvider):
         if isinstance(data, Mapping):
             data = [data]
         if not isinstance(data, list):
-            raise BadDataError(f"ukci answer for {self.region} has no 'data' list; the API shape changed?")
+            raise BadDataError(
+                f"ukci answer for {self.region} has no 'data' list; the API shape changed?"
+            )
         entries: list[Mapping[str, Any]] = []
         for item in data:
             if not isinstance(item, Mapping):
-                raise BadDataError(f"ukci answer for {self.region} holds a non-object entry {item!r}")
+                raise BadDataError(
+                    f"ukci answer for {self.region} holds a non-object entry {item!r}"
+                )
             if "intensity" in item:
                 entries.append(item)
             elif isinstance(item.get("data"), list):
@@ -170,15 +201,25 @@ class UKCarbonIntensityProvider(HttpProvider):
         """One half-hour of the all-regions answer, reduced to our region."""
         for region in slot["regions"]:
             if isinstance(region, Mapping) and region.get("regionid") == self.region_id:
-                return [{"from": slot.get("from"), "to": slot.get("to"), "intensity": region.get("intensity")}]
+                return [
+                    {
+                        "from": slot.get("from"),
+                        "to": slot.get("to"),
+                        "intensity": region.get("intensity"),
+                    }
+                ]
         return []
 
-    def _raw(self, entries: list[Mapping[str, Any]], *, prefer_actual: bool, actual_only: bool = False) -> list[RawPoint]:
+    def _raw(
+        self, entries: list[Mapping[str, Any]], *, prefer_actual: bool, actual_only: bool = False
+    ) -> list[RawPoint]:
         raw = []
         for entry in entries:
             start = parse_time(entry.get("from"), "'from' time", "ukci")
             stop = parse_time(entry.get("to"), "'to' time", "ukci")
-            intensity = entry.get("intensity") if isinstance(entry.get("intensity"), Mapping) else {}
+            intensity = (
+                entry.get("intensity") if isinstance(entry.get("intensity"), Mapping) else {}
+            )
             value = intensity.get("actual") if prefer_actual else None
             if value is None and not actual_only:
                 value = intensity.get("forecast")

@@ -23,7 +23,13 @@ from typing import Any, Mapping
 import httpx
 from pydantic import SecretStr
 
-from ..errors import AuthenticationError, BadDataError, ConfigurationError, ProviderError, UnknownRegionError
+from ..errors import (
+    AuthenticationError,
+    BadDataError,
+    ConfigurationError,
+    ProviderError,
+    UnknownRegionError,
+)
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
 from .transport import (
@@ -86,13 +92,21 @@ class WattTimeProvider(HttpProvider):
                 "watttime needs username and password (a free account at https://watttime.org covers CAISO_NORTH)"
             )
         super().__init__(
-            base_url=base_url, timeout=timeout, retry=retry, clock=clock,
-            credentials_hint="username and password", secrets=[self._password],
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            clock=clock,
+            credentials_hint="username and password",
+            secrets=[self._password],
         )
         if (region is None) == (lat is None or lon is None):
-            raise ConfigurationError("watttime needs exactly one of region (e.g. 'CAISO_NORTH') or lat and lon")
+            raise ConfigurationError(
+                "watttime needs exactly one of region (e.g. 'CAISO_NORTH') or lat and lon"
+            )
         if signal_type not in _SIGNALS:
-            raise ConfigurationError(f"watttime signal_type must be one of {', '.join(_SIGNALS)}, got {signal_type!r}")
+            raise ConfigurationError(
+                f"watttime signal_type must be one of {', '.join(_SIGNALS)}, got {signal_type!r}"
+            )
         self.username = str(username)
         self.signal_type = signal_type
         self.coordinates: tuple[float, float] | None = None
@@ -100,7 +114,9 @@ class WattTimeProvider(HttpProvider):
             try:
                 self.coordinates = (float(lat), float(lon))
             except (TypeError, ValueError):
-                raise ConfigurationError(f"watttime lat/lon must be numbers, got {lat!r}, {lon!r}") from None
+                raise ConfigurationError(
+                    f"watttime lat/lon must be numbers, got {lat!r}, {lon!r}"
+                ) from None
             if not all(math.isfinite(c) for c in self.coordinates):
                 raise ConfigurationError(f"watttime lat/lon must be finite, got {lat!r}, {lon!r}")
         self._region = str(region) if region is not None else None
@@ -142,7 +158,9 @@ class WattTimeProvider(HttpProvider):
                 "pass a region instead"
             )
         if status in (400, 404) and "region" in detail.lower():
-            return UnknownRegionError(f"watttime does not know region {self.region!r} ({detail}); check region")
+            return UnknownRegionError(
+                f"watttime does not know region {self.region!r} ({detail}); check region"
+            )
         return None
 
     # ------------------------------------------------------------------ auth
@@ -165,7 +183,9 @@ class WattTimeProvider(HttpProvider):
             if self._token_fresh(rejected):
                 return self._token  # type: ignore[return-value]
             assert self._password is not None
-            body = await http.get_json("/login", auth=(self.username, self._password.get_secret_value()))
+            body = await http.get_json(
+                "/login", auth=(self.username, self._password.get_secret_value())
+            )
             token = body.get("token") if isinstance(body, Mapping) else None
             if not isinstance(token, str) or not token:
                 raise BadDataError("watttime /login answered without a token; check base_url")
@@ -190,11 +210,17 @@ class WattTimeProvider(HttpProvider):
             body = await self._get(
                 http,
                 "/v3/region-from-loc",
-                {"latitude": self.coordinates[0], "longitude": self.coordinates[1], "signal_type": self.signal_type},
+                {
+                    "latitude": self.coordinates[0],
+                    "longitude": self.coordinates[1],
+                    "signal_type": self.signal_type,
+                },
             )
             region = body.get("region") if isinstance(body, Mapping) else None
             if not isinstance(region, str) or not region:
-                raise UnknownRegionError(f"watttime found no region at {self.region}; pass region instead")
+                raise UnknownRegionError(
+                    f"watttime found no region at {self.region}; pass region instead"
+                )
             self._region = region
         return self._region
 
@@ -202,7 +228,9 @@ class WattTimeProvider(HttpProvider):
     async def current(self) -> IntensityPoint:
         now = self.clock.now()
         async with self._http.session() as http:
-            series = await self._historical(http, now - timedelta(hours=1), now, what="latest intensity")
+            series = await self._historical(
+                http, now - timedelta(hours=1), now, what="latest intensity"
+            )
         return series.points[-1]
 
     async def _forecast(self, start: datetime, end: datetime) -> IntensitySeries:
@@ -223,9 +251,16 @@ class WattTimeProvider(HttpProvider):
         generated = meta.get("generated_at")
         return build_series(
             self._raw(body, meta),
-            provider=self.name, region=self.region, signal=self.signal, basis=Basis.FORECAST, now=now,
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=Basis.FORECAST,
+            now=now,
             generated_at=parse_time(generated, "generated_at", self.kind) if generated else None,
-            zeros=Zeros.SUSPECT_RUNS, resolution=_period(meta), max_age=self.max_forecast_age, what="forecast",
+            zeros=Zeros.SUSPECT_RUNS,
+            resolution=_period(meta),
+            max_age=self.max_forecast_age,
+            what="forecast",
         )
 
     async def history(self, start: datetime, end: datetime) -> IntensitySeries:
@@ -234,7 +269,9 @@ class WattTimeProvider(HttpProvider):
         async with self._http.session() as http:
             return (await self._historical(http, start, end, what="history")).between(start, end)
 
-    async def _historical(self, http: Session, start: datetime, end: datetime, what: str) -> IntensitySeries:
+    async def _historical(
+        self, http: Session, start: datetime, end: datetime, what: str
+    ) -> IntensitySeries:
         region = await self._region_id(http)
         raw: list[RawPoint] = []
         meta: Mapping[str, Any] = {}
@@ -242,13 +279,25 @@ class WattTimeProvider(HttpProvider):
             body = await self._get(
                 http,
                 "/v3/historical",
-                {"region": region, "signal_type": self.signal_type, "start": api_time(lo), "end": api_time(hi)},
+                {
+                    "region": region,
+                    "signal_type": self.signal_type,
+                    "start": api_time(lo),
+                    "end": api_time(hi),
+                },
             )
             meta = _meta(body)
             raw.extend(self._raw(body, meta))
         return build_series(
-            raw, provider=self.name, region=self.region, signal=self.signal, basis=Basis.MEASURED,
-            now=self.clock.now(), zeros=Zeros.SUSPECT_RUNS, resolution=_period(meta), what=what,
+            raw,
+            provider=self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=Basis.MEASURED,
+            now=self.clock.now(),
+            zeros=Zeros.SUSPECT_RUNS,
+            resolution=_period(meta),
+            what=what,
         )
 
     async def signal_index(self) -> float:
@@ -259,11 +308,19 @@ class WattTimeProvider(HttpProvider):
         """
         async with self._http.session() as http:
             region = await self._region_id(http)
-            body = await self._get(http, "/v3/signal-index", {"region": region, "signal_type": self.signal_type})
+            body = await self._get(
+                http, "/v3/signal-index", {"region": region, "signal_type": self.signal_type}
+            )
         data = body.get("data") if isinstance(body, Mapping) else None
-        value = data[-1].get("value") if isinstance(data, list) and data and isinstance(data[-1], Mapping) else None
+        value = (
+            data[-1].get("value")
+            if isinstance(data, list) and data and isinstance(data[-1], Mapping)
+            else None
+        )
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
-            raise BadDataError(f"watttime signal-index for {self.region} is not a 0-100 percentile: {value!r}")
+            raise BadDataError(
+                f"watttime signal-index for {self.region} is not a 0-100 percentile: {value!r}"
+            )
         return float(value)
 
     def _raw(self, body: Any, meta: Mapping[str, Any]) -> list[RawPoint]:
@@ -271,7 +328,11 @@ class WattTimeProvider(HttpProvider):
         if units != "lbs_co2_per_mwh":
             raise BadDataError(
                 f"watttime sent {units!r} where lbs_co2_per_mwh intensities were expected"
-                + (" (a percentile is a signal index, never an intensity)" if units == "percentile" else "")
+                + (
+                    " (a percentile is a signal index, never an intensity)"
+                    if units == "percentile"
+                    else ""
+                )
                 + "; check base_url and signal_type"
             )
         data = body.get("data")
@@ -282,8 +343,16 @@ class WattTimeProvider(HttpProvider):
             if not isinstance(row, Mapping):
                 raise BadDataError(f"watttime sent a non-object data point {row!r}")
             value = row.get("value")
-            grams = value * LBS_PER_MWH_TO_G_PER_KWH if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-            raw.append(RawPoint(parse_time(row.get("point_time"), "point_time", self.kind), grams, _period(meta)))
+            grams = (
+                value * LBS_PER_MWH_TO_G_PER_KWH
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+                else None
+            )
+            raw.append(
+                RawPoint(
+                    parse_time(row.get("point_time"), "point_time", self.kind), grams, _period(meta)
+                )
+            )
         return raw
 
 

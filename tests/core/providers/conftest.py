@@ -56,4 +56,11 @@ def clock() -> Clock:
 @pytest.fixture
 def retry(clock: Clock) -> RetryPolicy:
     """Three attempts, 1 s then 2 s backoff (+ ≤0.1 s jitter), slept on the fake clock."""
-    return RetryPolicy(attempts=3, initial_backoff=1.0, max_backoff=30.0, jitter=0.1, budget=60.0, sleep=clock.sleep)
+    return RetryPolicy(
+        attempts=3,
+        initial_backoff=1.0,
+        max_backoff=30.0,
+        jitter=0.1,
+        budget=60.0,
+        sleep=clock.sleep,
+    )

@@ -27,7 +27,11 @@ def history_body(hours: int = 24):
     row = body["history"][0]
     start = NOW.replace(minute=0) - timedelta(hours=hours - 1)
     body["history"] = [
-        {**row, "datetime": (start + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z"), "carbonIntensity": 400 + i}
+        {
+            **row,
+            "datetime": (start + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "carbonIntensity": 400 + i,
+        }
         for i in range(hours)
     ]
     return body
@@ -35,20 +39,29 @@ def history_body(hours: int = 24):
 
 async def test_forecast_sends_token_zone_and_factor_type(clock, retry):
     with respx.mock(base_url=BASE) as mock:
-        route = mock.get("/v3/carbon-intensity/forecast").respond(json=sample("electricitymaps_forecast.json"))
+        route = mock.get("/v3/carbon-intensity/forecast").respond(
+            json=sample("electricitymaps_forecast.json")
+        )
         series = await em(clock, retry).forecast(NOW, NOW + timedelta(hours=6))
     request = route.calls.last.request
     assert request.headers["auth-token"] == KEY
-    assert request.url.params["zone"] == "DE" and request.url.params["emissionFactorType"] == "lifecycle"
+    assert (
+        request.url.params["zone"] == "DE"
+        and request.url.params["emissionFactorType"] == "lifecycle"
+    )
     assert series.values == (312, 318, 325, 331, 322, 304)
     assert series.signal is SignalKind.AVERAGE_LIFECYCLE and series.basis is Basis.FORECAST
-    assert series.generated_at is not None and series.generated_at.isoformat().startswith("2025-03-04T17:52:11")
+    assert series.generated_at is not None and series.generated_at.isoformat().startswith(
+        "2025-03-04T17:52:11"
+    )
     assert series.ends[-1] - series.starts[-1] == 3600
 
 
 async def test_coordinates_and_direct_factors(clock, retry):
     with respx.mock(base_url=BASE) as mock:
-        route = mock.get("/v3/carbon-intensity/forecast").respond(json=sample("electricitymaps_forecast.json"))
+        route = mock.get("/v3/carbon-intensity/forecast").respond(
+            json=sample("electricitymaps_forecast.json")
+        )
         provider = em(clock, retry, region=None, lat=52.52, lon=13.4, emission_factor_type="direct")
         assert provider.region == "52.52,13.4"
         series = await provider.forecast(NOW, NOW + timedelta(hours=6))
@@ -83,7 +96,9 @@ async def test_forecast_starting_later_is_prefixed_with_the_latest_measurement(c
 
 async def test_invalid_token_is_an_authentication_error(clock, retry):
     with respx.mock(base_url=BASE) as mock:
-        mock.get("/v3/carbon-intensity/latest").respond(401, json=sample("electricitymaps_error_invalid_token_401.json"))
+        mock.get("/v3/carbon-intensity/latest").respond(
+            401, json=sample("electricitymaps_error_invalid_token_401.json")
+        )
         with pytest.raises(AuthenticationError, match="rejected the api_key.*Invalid auth-token"):
             await em(clock, retry).current()
 
@@ -92,7 +107,9 @@ async def test_free_tier_without_forecast_says_so(clock, retry):
     with respx.mock(base_url=BASE) as mock:
         mock.get("/v3/carbon-intensity/forecast").respond(403, json={"error": "Forbidden"})
         zones = mock.get("/v3/zones").respond(json=sample("electricitymaps_zones.json"))
-        with pytest.raises(AuthenticationError, match="no forecast access for DE.*history_forecast=true"):
+        with pytest.raises(
+            AuthenticationError, match="no forecast access for DE.*history_forecast=true"
+        ):
             await em(clock, retry).forecast(NOW, NOW + timedelta(hours=6))
     assert zones.calls.last.request.headers["auth-token"] == KEY
 
@@ -103,7 +120,9 @@ async def test_free_tier_can_plan_on_a_history_based_forecast(clock, retry):
         mock.get("/v3/zones").respond(json=sample("electricitymaps_zones.json"))
         mock.get("/v3/carbon-intensity/history").respond(json=history_body())
         mock.get("/v3/carbon-intensity/latest").respond(json=sample("electricitymaps_latest.json"))
-        series = await em(clock, retry, history_forecast=True).forecast(NOW, NOW + timedelta(hours=12))
+        series = await em(clock, retry, history_forecast=True).forecast(
+            NOW, NOW + timedelta(hours=12)
+        )
     assert series.provider == "electricitymaps/history-forecast"
     assert series.basis is Basis.FORECAST
     # History runs from yesterday 19:00 (400) to 18:00 today (423); moved a day ahead it
@@ -117,7 +136,9 @@ async def test_forecast_refusal_with_forecast_access_stays_an_auth_error(clock, 
     zones = sample("electricitymaps_zones.json")
     zones["DE"]["access"].append("carbon-intensity/forecast")
     with respx.mock(base_url=BASE) as mock:
-        mock.get("/v3/carbon-intensity/forecast").respond(401, json=sample("electricitymaps_error_invalid_token_401.json"))
+        mock.get("/v3/carbon-intensity/forecast").respond(
+            401, json=sample("electricitymaps_error_invalid_token_401.json")
+        )
         mock.get("/v3/zones").respond(json=zones)
         with pytest.raises(AuthenticationError, match="Invalid auth-token"):
             await em(clock, retry, history_forecast=True).forecast(NOW, NOW + timedelta(hours=6))
@@ -126,7 +147,9 @@ async def test_forecast_refusal_with_forecast_access_stays_an_auth_error(clock, 
 async def test_current_and_history(clock, retry):
     with respx.mock(base_url=BASE) as mock:
         mock.get("/v3/carbon-intensity/latest").respond(json=sample("electricitymaps_latest.json"))
-        past = mock.get("/v3/carbon-intensity/past-range").respond(json=sample("electricitymaps_past_range.json"))
+        past = mock.get("/v3/carbon-intensity/past-range").respond(
+            json=sample("electricitymaps_past_range.json")
+        )
         provider = em(clock, retry)
         point = await provider.current()
         start = NOW.replace(day=20, month=2, hour=0, minute=0)
@@ -138,7 +161,9 @@ async def test_current_and_history(clock, retry):
 
 async def test_long_history_is_fetched_in_10_day_ranges(clock, retry):
     with respx.mock(base_url=BASE) as mock:
-        past = mock.get("/v3/carbon-intensity/past-range").respond(json=sample("electricitymaps_past_range.json"))
+        past = mock.get("/v3/carbon-intensity/past-range").respond(
+            json=sample("electricitymaps_past_range.json")
+        )
         start = NOW.replace(day=10, month=2, hour=0, minute=0)
         await em(clock, retry).history(start, start + timedelta(days=15))
     assert past.call_count == 2
@@ -147,7 +172,9 @@ async def test_long_history_is_fetched_in_10_day_ranges(clock, retry):
 
 async def test_unknown_zone(clock, retry):
     with respx.mock(base_url=BASE) as mock:
-        mock.get("/v3/carbon-intensity/latest").respond(404, json={"error": "Zone 'XX' does not exist"})
+        mock.get("/v3/carbon-intensity/latest").respond(
+            404, json={"error": "Zone 'XX' does not exist"}
+        )
         with pytest.raises(UnknownRegionError, match="zone key"):
             await em(clock, retry, region="XX").current()
 

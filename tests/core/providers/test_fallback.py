@@ -32,19 +32,30 @@ def chain(clock, retry):
 
 async def test_first_source_answers(clock, retry):
     with respx.mock() as mock:
-        mock.get(url__regex=rf"{BASE}/intensity/.*/fw48h").respond(json=sample("ukci_intensity_fw48h.json"))
+        mock.get(url__regex=rf"{BASE}/intensity/.*/fw48h").respond(
+            json=sample("ukci_intensity_fw48h.json")
+        )
         provider = chain(clock, retry)
         series = await provider.forecast(NOW, NOW + timedelta(hours=2))
     assert series.provider == "fallback→ukci" and provider.last_source == "ukci"
 
 
-async def test_second_source_answers_when_the_first_fails_and_the_plan_records_it(clock, retry, caplog):
+async def test_second_source_answers_when_the_first_fails_and_the_plan_records_it(
+    clock, retry, caplog
+):
     with respx.mock() as mock:
         mock.get(url__regex=rf"{BASE}/.*").respond(503)
-        mock.get(url__regex=rf"{EDS}/dataset/CO2EmisProg.*").respond(json=sample("energidataservice_co2emisprog.json"))
+        mock.get(url__regex=rf"{EDS}/dataset/CO2EmisProg.*").respond(
+            json=sample("energidataservice_co2emisprog.json")
+        )
         provider = chain(clock, retry)
         with caplog.at_level(logging.WARNING):
-            plan = await plan_job(provider, JobSpec.create(duration="5m", max_delay="5m"), SchedulingRules(), clock=clock)
+            plan = await plan_job(
+                provider,
+                JobSpec.create(duration="5m", max_delay="5m"),
+                SchedulingRules(),
+                clock=clock,
+            )
     assert plan.provider == "fallback→energidataservice"
     assert provider.last_source == "energidataservice"
     assert "trying energidataservice" in caplog.text
@@ -82,7 +93,9 @@ def test_a_list_spec_builds_a_chain_and_masks_nested_secrets():
     assert "nested-canary" not in repr(spec) and "nested-canary" not in str(spec.public_options())
     provider = build_provider(spec)
     assert [s.kind for s in provider.sources] == ["electricitymaps", "ukci"]
-    other = ProviderSpec.parse({"kind": "fallback", "sources": ["electricitymaps:api_key=other,region=DE"]})
+    other = ProviderSpec.parse(
+        {"kind": "fallback", "sources": ["electricitymaps:api_key=other,region=DE"]}
+    )
     assert spec.fingerprint() != other.fingerprint()
     assert isinstance(build_provider(["ukci", "energidataservice"]), FallbackProvider)
 

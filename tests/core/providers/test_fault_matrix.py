@@ -45,7 +45,10 @@ def _zeroed(body: Any, rows: Callable[[Any], list], key: str) -> Any:
 
 def _watttime_zeros() -> Any:
     body = sample("watttime_forecast.json")
-    body["data"] = [{"point_time": (NOW + timedelta(minutes=5 * i)).isoformat(), "value": 0.0} for i in range(12 * 8)]
+    body["data"] = [
+        {"point_time": (NOW + timedelta(minutes=5 * i)).isoformat(), "value": 0.0}
+        for i in range(12 * 8)
+    ]
     return body
 
 
@@ -53,7 +56,8 @@ def _casdk_zeros() -> Any:
     body = sample("casdk_emissions_forecasts_current.json")
     template = body[0]["forecastData"][0]
     body[0]["forecastData"] = [
-        {**template, "timestamp": (NOW + timedelta(minutes=5 * i)).isoformat(), "value": 0} for i in range(12 * 8)
+        {**template, "timestamp": (NOW + timedelta(minutes=5 * i)).isoformat(), "value": 0}
+        for i in range(12 * 8)
     ]
     return body
 
@@ -95,7 +99,9 @@ CASES = [
         r"/v3/carbon-intensity/forecast$",
         lambda: sample("electricitymaps_forecast.json"),
         lambda: {**sample("electricitymaps_forecast.json"), "forecast": []},
-        lambda: _zeroed(sample("electricitymaps_forecast.json"), lambda b: b["forecast"], "carbonIntensity"),
+        lambda: _zeroed(
+            sample("electricitymaps_forecast.json"), lambda b: b["forecast"], "carbonIntensity"
+        ),
     ),
     Case(
         "watttime",
@@ -120,7 +126,9 @@ CASES = [
         r"/dataset/CO2EmisProg$",
         lambda: sample("energidataservice_co2emisprog.json"),
         lambda: {**sample("energidataservice_co2emisprog.json"), "records": []},
-        lambda: _zeroed(sample("energidataservice_co2emisprog.json"), lambda b: b["records"], "CO2Emission"),
+        lambda: _zeroed(
+            sample("energidataservice_co2emisprog.json"), lambda b: b["records"], "CO2Emission"
+        ),
     ),
 ]
 
@@ -139,7 +147,9 @@ async def forecast(case: Case, clock, retry, *responses: Any):
         case.setup(mock)
         route = mock.get(path__regex=case.path).mock(side_effect=list(responses))
         try:
-            return await provider(case, clock, retry).forecast(NOW, NOW + timedelta(minutes=30)), route
+            return await provider(case, clock, retry).forecast(
+                NOW, NOW + timedelta(minutes=30)
+            ), route
         except Exception as exc:  # noqa: BLE001 - returned for the test to judge
             return exc, route
 
@@ -164,14 +174,20 @@ async def test_connection_refused_is_retried_then_unavailable(case, clock, retry
 
 async def test_429_waits_for_retry_after_then_succeeds(case, clock, retry):
     series, route = await forecast(
-        case, clock, retry, httpx.Response(429, headers={"Retry-After": "5"}), httpx.Response(200, json=case.ok())
+        case,
+        clock,
+        retry,
+        httpx.Response(429, headers={"Retry-After": "5"}),
+        httpx.Response(200, json=case.ok()),
     )
     assert not isinstance(series, Exception), series
     assert route.call_count == 2 and clock.sleeps[0] >= 5
 
 
 async def test_500_is_retried_then_unavailable(case, clock, retry):
-    exc, route = await forecast(case, clock, retry, *[httpx.Response(500, text="Internal Server Error")] * 3)
+    exc, route = await forecast(
+        case, clock, retry, *[httpx.Response(500, text="Internal Server Error")] * 3
+    )
     assert isinstance(exc, ProviderUnavailableError) and "HTTP 500" in str(exc)
     assert route.call_count == retry.attempts
 

@@ -35,7 +35,9 @@ class SampleServer:
             def do_GET(self) -> None:  # noqa: N802 - http.server API
                 path = self.path.split("?")[0]
                 server.hits[path] = server.hits.get(path, 0) + 1
-                status, body, delay = server.routes.get(path, (404, {"error": "no such route"}, 0.0))
+                status, body, delay = server.routes.get(
+                    path, (404, {"error": "no such route"}, 0.0)
+                )
                 if delay:
                     time.sleep(delay)
                 payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
@@ -93,9 +95,13 @@ def test_one_provider_in_a_long_lived_loop_and_in_asyncio_run(server):
     runner = threading.Thread(target=loop.run_forever, daemon=True)
     runner.start()
     try:
-        in_loop = asyncio.run_coroutine_threadsafe(provider.forecast(NOW, NOW + timedelta(hours=1)), loop).result(10)
+        in_loop = asyncio.run_coroutine_threadsafe(
+            provider.forecast(NOW, NOW + timedelta(hours=1)), loop
+        ).result(10)
         from_run = asyncio.run(provider.forecast(NOW, NOW + timedelta(hours=1)))
-        again = asyncio.run_coroutine_threadsafe(provider.forecast(NOW, NOW + timedelta(hours=1)), loop).result(10)
+        again = asyncio.run_coroutine_threadsafe(
+            provider.forecast(NOW, NOW + timedelta(hours=1)), loop
+        ).result(10)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         runner.join(timeout=5)
@@ -106,7 +112,9 @@ def test_one_provider_in_a_long_lived_loop_and_in_asyncio_run(server):
 def test_watttime_token_survives_across_event_loops(server):
     server.routes["/login"] = (200, sample("watttime_login.json"), 0.0)
     server.routes["/v3/forecast"] = (200, sample("watttime_forecast.json"), 0.0)
-    provider = WattTimeProvider(username="u", password="p", region="CAISO_NORTH", base_url=server.url, clock=Clock())
+    provider = WattTimeProvider(
+        username="u", password="p", region="CAISO_NORTH", base_url=server.url, clock=Clock()
+    )
 
     async def burst() -> None:
         await asyncio.gather(*(provider.forecast(NOW, NOW + timedelta(hours=1)) for _ in range(10)))
@@ -121,7 +129,10 @@ def test_a_real_timeout_is_retried_then_reported(server):
     server.routes[FW48H] = (200, sample("ukci_intensity_fw48h.json"), 1.0)
     clock = Clock()
     provider = UKCarbonIntensityProvider(
-        base_url=server.url, timeout=0.2, clock=clock, retry=RetryPolicy(attempts=2, jitter=0, sleep=clock.sleep)
+        base_url=server.url,
+        timeout=0.2,
+        clock=clock,
+        retry=RetryPolicy(attempts=2, jitter=0, sleep=clock.sleep),
     )
     with pytest.raises(ProviderUnavailableError, match="did not answer within"):
         asyncio.run(provider.forecast(NOW, NOW + timedelta(hours=1)))

@@ -28,19 +28,29 @@ PASSWORD = "CANARY-wt-pass-c41d"
 TOKEN = "CANARY-wt-bearer-b6e2"
 
 EM_SPEC = f"electricitymaps:api_key={API_KEY},region=DE,base_url={BASE}"
-WT_SPEC = {"kind": "watttime", "username": "ada", "password": PASSWORD, "region": "CAISO_NORTH", "base_url": BASE}
+WT_SPEC = {
+    "kind": "watttime",
+    "username": "ada",
+    "password": PASSWORD,
+    "region": "CAISO_NORTH",
+    "base_url": BASE,
+}
 
 FAULTS = {
     "ok": None,
     "echoed_401": httpx.Response(401, json={"error": f"Invalid auth-token {API_KEY} {TOKEN}"}),
     "html_403": httpx.Response(403, text=sample("watttime_error_login_403.html")),
     "scope_403": httpx.Response(403, json=sample("watttime_error_invalid_scope_403.json")),
-    "429": httpx.Response(429, headers={"Retry-After": "1"}, json={"message": f"slow down {PASSWORD}"}),
+    "429": httpx.Response(
+        429, headers={"Retry-After": "1"}, json={"message": f"slow down {PASSWORD}"}
+    ),
     "500": httpx.Response(500, text=f"trace: key={API_KEY} token={TOKEN}"),
     "timeout": httpx.ReadTimeout("timed out"),
     "refused": httpx.ConnectError("Connection refused"),
     "malformed": httpx.Response(200, text=f"<html>{API_KEY}{TOKEN}</html>"),
-    "empty": httpx.Response(200, json={"data": [], "forecast": [], "meta": {"units": "lbs_co2_per_mwh"}}),
+    "empty": httpx.Response(
+        200, json={"data": [], "forecast": [], "meta": {"units": "lbs_co2_per_mwh"}}
+    ),
 }
 
 
@@ -83,7 +93,11 @@ async def test_no_secret_escapes(fault, which, clock, retry, caplog):
     login_fault = which == "watttime-login"
     with caplog.at_level(logging.DEBUG), respx.mock(base_url=BASE, assert_all_called=False) as mock:
         mock.get("/login").mock(
-            side_effect=lambda request: fault_response(fault, {"token": TOKEN}) if login_fault else httpx.Response(200, json={"token": TOKEN})
+            side_effect=lambda request: (
+                fault_response(fault, {"token": TOKEN})
+                if login_fault
+                else httpx.Response(200, json={"token": TOKEN})
+            )
         )
         bodies = {
             "/v3/carbon-intensity/forecast": sample("electricitymaps_forecast.json"),
@@ -94,7 +108,9 @@ async def test_no_secret_escapes(fault, which, clock, retry, caplog):
         }
         for path, body in bodies.items():
             mock.get(path).mock(
-                side_effect=lambda request, body=body: httpx.Response(200, json=body) if login_fault else fault_response(fault, body)
+                side_effect=lambda request, body=body: (
+                    httpx.Response(200, json=body) if login_fault else fault_response(fault, body)
+                )
             )
         for call in (
             lambda: provider.forecast(NOW, NOW + timedelta(hours=1)),
@@ -105,7 +121,9 @@ async def test_no_secret_escapes(fault, which, clock, retry, caplog):
                 collect(seen, await call())
             except Exception as exc:  # noqa: BLE001 - every failure is inspected
                 collect(seen, exc)
-        plan = await plan_job(provider, JobSpec.create(duration="30m", max_delay="1h"), SchedulingRules(), clock=clock)
+        plan = await plan_job(
+            provider, JobSpec.create(duration="30m", max_delay="1h"), SchedulingRules(), clock=clock
+        )
         seen.append(plan.model_dump_json())
     collect(seen, provider)
     seen.append(repr(vars(provider)))
@@ -114,7 +132,9 @@ async def test_no_secret_escapes(fault, which, clock, retry, caplog):
     blob = "\n".join(seen)
     # A provider can only scrub what it holds: the EM key, the WattTime password, and the
     # token once a login has handed it over (a failing login never received one).
-    planted = {"electricitymaps": (API_KEY,), "watttime-login": (PASSWORD,)}.get(which, (PASSWORD, TOKEN))
+    planted = {"electricitymaps": (API_KEY,), "watttime-login": (PASSWORD,)}.get(
+        which, (PASSWORD, TOKEN)
+    )
     for canary in planted:
         assert canary not in blob, f"{canary} leaked ({which}, {fault})"
     assert len(blob) > 200  # the paths really produced output to search

@@ -47,7 +47,13 @@ async def get(t: Transport, path: str = "/x"):
 # ---------------------------------------------------------------- retries
 async def test_5xx_is_retried_with_growing_backoff_then_succeeds(clock, retry):
     with respx.mock(base_url=BASE) as mock:
-        route = mock.get("/x").mock(side_effect=[httpx.Response(503), httpx.Response(502), httpx.Response(200, json={"ok": 1})])
+        route = mock.get("/x").mock(
+            side_effect=[
+                httpx.Response(503),
+                httpx.Response(502),
+                httpx.Response(200, json={"ok": 1}),
+            ]
+        )
         assert await get(transport(clock, retry)) == {"ok": 1}
     assert route.call_count == 3
     assert len(clock.sleeps) == 2
@@ -64,7 +70,12 @@ async def test_persistent_500_ends_in_unavailable_after_all_attempts(clock, retr
 
 async def test_retry_after_seconds_is_honoured_as_minimum_wait(clock, retry):
     with respx.mock(base_url=BASE) as mock:
-        mock.get("/x").mock(side_effect=[httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200, json=[])])
+        mock.get("/x").mock(
+            side_effect=[
+                httpx.Response(429, headers={"Retry-After": "7"}),
+                httpx.Response(200, json=[]),
+            ]
+        )
         assert await get(transport(clock, retry)) == []
     assert clock.sleeps and clock.sleeps[0] >= 7.0
 
@@ -72,7 +83,12 @@ async def test_retry_after_seconds_is_honoured_as_minimum_wait(clock, retry):
 async def test_retry_after_http_date_is_honoured(clock, retry):
     when = format_datetime(NOW + timedelta(seconds=12), usegmt=True)
     with respx.mock(base_url=BASE) as mock:
-        mock.get("/x").mock(side_effect=[httpx.Response(429, headers={"Retry-After": when}), httpx.Response(200, json=[])])
+        mock.get("/x").mock(
+            side_effect=[
+                httpx.Response(429, headers={"Retry-After": when}),
+                httpx.Response(200, json=[]),
+            ]
+        )
         await get(transport(clock, retry))
     assert 11.0 <= clock.sleeps[0] <= 13.0
 
@@ -118,7 +134,12 @@ async def test_nested_deadline_only_tightens():
 
 @pytest.mark.parametrize(
     "status, error",
-    [(401, AuthenticationError), (403, AuthenticationError), (404, UnknownRegionError), (400, UnknownRegionError)],
+    [
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (404, UnknownRegionError),
+        (400, UnknownRegionError),
+    ],
 )
 async def test_client_errors_are_typed_and_not_retried(clock, retry, status, error):
     with respx.mock(base_url=BASE) as mock:
@@ -158,7 +179,9 @@ async def test_secret_echoed_by_an_api_is_scrubbed(clock, retry, caplog):
     canary = SecretStr("canary-5ecret-XYZ")
     t = transport(clock, retry, secrets=[canary])
     with respx.mock(base_url=BASE) as mock:
-        mock.get("/x").mock(side_effect=[httpx.Response(503, json={"error": "bad token canary-5ecret-XYZ"})] * 3)
+        mock.get("/x").mock(
+            side_effect=[httpx.Response(503, json={"error": "bad token canary-5ecret-XYZ"})] * 3
+        )
         with caplog.at_level(logging.DEBUG), pytest.raises(ProviderUnavailableError) as info:
             await get(t)
     assert "canary-5ecret-XYZ" not in str(info.value) and "**********" in str(info.value)
@@ -185,7 +208,9 @@ def test_retry_after_parsing():
 
 
 def test_parse_time_reads_every_api_format():
-    assert parse_time("2025-03-04T18:00Z", "t", "x") == parse_time("2025-03-04T18:00:00.000Z", "t", "x")
+    assert parse_time("2025-03-04T18:00Z", "t", "x") == parse_time(
+        "2025-03-04T18:00:00.000Z", "t", "x"
+    )
     assert parse_time("2025-03-04T18:06:12.5125+00:00", "t", "x").microsecond == 512500
     assert parse_time("2025-03-04T18:10:00", "t", "x").tzinfo is not None
     with pytest.raises(BadDataError):
@@ -193,12 +218,17 @@ def test_parse_time_reads_every_api_format():
 
 
 # ---------------------------------------------------------------- data sanity
-def points(values, minutes=30, start=NOW.replace(minute=0)):
+HOUR_START = NOW.replace(minute=0)
+
+
+def points(values, minutes=30, start=HOUR_START):
     return [RawPoint(start + timedelta(minutes=minutes * i), v) for i, v in enumerate(values)]
 
 
 def series(raw, **kw):
-    args = dict(provider="p", region="R", signal=SignalKind.AVERAGE_DIRECT, basis=Basis.FORECAST, now=NOW)
+    args = dict(
+        provider="p", region="R", signal=SignalKind.AVERAGE_DIRECT, basis=Basis.FORECAST, now=NOW
+    )
     args.update(kw)
     return build_series(raw, **args)
 
@@ -233,7 +263,12 @@ def test_long_zero_run_is_an_outage_where_zero_is_possible():
     with pytest.raises(BadDataError, match="outage"):
         series(outage, signal=SignalKind.MARGINAL, zeros=Zeros.SUSPECT_RUNS)
     short = points([300, 0, 0, 310], minutes=30)  # an hour of curtailment is real
-    assert series(short, signal=SignalKind.MARGINAL, zeros=Zeros.SUSPECT_RUNS).values == (300, 0, 0, 310)
+    assert series(short, signal=SignalKind.MARGINAL, zeros=Zeros.SUSPECT_RUNS).values == (
+        300,
+        0,
+        0,
+        310,
+    )
 
 
 def test_unsorted_and_duplicate_points_are_repaired_explicitly():
@@ -251,7 +286,18 @@ def test_empty_answer_is_bad_data():
 
 def test_stale_forecasts_are_refused():
     with pytest.raises(BadDataError, match="stalled"):
-        series(points([200, 190]), generated_at=NOW - timedelta(hours=8), max_age=timedelta(hours=6))
+        series(
+            points([200, 190]), generated_at=NOW - timedelta(hours=8), max_age=timedelta(hours=6)
+        )
     with pytest.raises(BadDataError, match="before now"):
         series(points([200, 190], start=NOW - timedelta(hours=5)))
-    assert len(series(points([200, 190]), generated_at=NOW - timedelta(hours=1), max_age=timedelta(hours=6))) == 2
+    assert (
+        len(
+            series(
+                points([200, 190]),
+                generated_at=NOW - timedelta(hours=1),
+                max_age=timedelta(hours=6),
+            )
+        )
+        == 2
+    )

@@ -20,7 +20,9 @@ def ukci(clock, retry, **kw):
 
 async def test_national_forecast_reads_fw48h(clock, retry):
     with respx.mock(base_url=BASE) as mock:
-        route = mock.get("/intensity/2025-03-04T18:07Z/fw48h").respond(json=sample("ukci_intensity_fw48h.json"))
+        route = mock.get("/intensity/2025-03-04T18:07Z/fw48h").respond(
+            json=sample("ukci_intensity_fw48h.json")
+        )
         series = await ukci(clock, retry).forecast(NOW, NOW + timedelta(hours=3))
     assert route.called
     assert series.values == (182, 175, 161, 142, 128, 117)  # forecasts, not the one actual
@@ -35,7 +37,9 @@ async def test_regional_forecast_by_postcode_reads_data_as_object(clock, retry):
         route = mock.get("/regional/intensity/2025-03-04T18:07Z/fw48h/postcode/SW1").respond(
             json=sample("ukci_regional_intensity_fw48h_postcode.json")
         )
-        series = await ukci(clock, retry, postcode="sw1 1aa").forecast(NOW, NOW + timedelta(hours=1))
+        series = await ukci(clock, retry, postcode="sw1 1aa").forecast(
+            NOW, NOW + timedelta(hours=1)
+        )
     assert route.called
     assert series.values == (214, 205) and series.region == "GB-postcode-SW1"
 
@@ -84,7 +88,9 @@ async def test_national_zeros_are_refused(clock, retry):
 async def test_history_uses_actuals_in_14_day_chunks(clock, retry):
     start = NOW - timedelta(days=20)
     with respx.mock(base_url=BASE) as mock:
-        route = mock.get(url__regex=r"/intensity/[^/]+/[^/]+$").respond(json=sample("ukci_intensity_from_to.json"))
+        route = mock.get(url__regex=r"/intensity/[^/]+/[^/]+$").respond(
+            json=sample("ukci_intensity_from_to.json")
+        )
         await ukci(clock, retry).history(start, NOW)
         paths = [call.request.url.path for call in route.calls]
     assert len(paths) == 2
@@ -95,7 +101,9 @@ async def test_history_uses_actuals_in_14_day_chunks(clock, retry):
 async def test_history_values_are_measured(clock, retry):
     sample_start = NOW.replace(day=3, hour=0, minute=0)
     with respx.mock(base_url=BASE) as mock:
-        mock.get("/intensity/2025-03-03T00:00Z/2025-03-03T01:00Z").respond(json=sample("ukci_intensity_from_to.json"))
+        mock.get("/intensity/2025-03-03T00:00Z/2025-03-03T01:00Z").respond(
+            json=sample("ukci_intensity_from_to.json")
+        )
         series = await ukci(clock, retry).history(sample_start, sample_start + timedelta(hours=1))
     assert series.values == (118, 115) and series.basis is Basis.MEASURED
 
@@ -104,13 +112,17 @@ async def test_regional_history_is_labelled_as_an_estimate(clock, retry):
     body = sample("ukci_regional_intensity_fw48h_postcode.json")
     with respx.mock(base_url=BASE) as mock:
         mock.get(url__regex=r"/regional/intensity/[^/]+/[^/]+/regionid/13$").respond(json=body)
-        series = await ukci(clock, retry, region=13).history(NOW.replace(minute=0), NOW.replace(minute=0) + timedelta(hours=1))
+        series = await ukci(clock, retry, region=13).history(
+            NOW.replace(minute=0), NOW.replace(minute=0) + timedelta(hours=1)
+        )
     assert series.basis is Basis.FORECAST
 
 
 async def test_400_body_becomes_a_region_error_with_the_apis_words(clock, retry):
     with respx.mock(base_url=BASE) as mock:
-        route = mock.get(url__regex=r"/intensity/.*").respond(400, json=sample("ukci_error_400.json"))
+        route = mock.get(url__regex=r"/intensity/.*").respond(
+            400, json=sample("ukci_error_400.json")
+        )
         with pytest.raises(UnknownRegionError, match="valid ISO 8601 datetime"):
             await ukci(clock, retry).forecast(NOW, NOW + timedelta(hours=1))
     assert route.call_count == 1

@@ -9,7 +9,12 @@ import httpx
 import pytest
 import respx
 
-from cleanshift_core.errors import AuthenticationError, BadDataError, ConfigurationError, UnknownRegionError
+from cleanshift_core.errors import (
+    AuthenticationError,
+    BadDataError,
+    ConfigurationError,
+    UnknownRegionError,
+)
 from cleanshift_core.providers import WattTimeProvider, build_provider
 from cleanshift_core.series import Basis, SignalKind
 
@@ -20,7 +25,9 @@ LB = 0.45359237
 
 def wt(clock, retry, **kw):
     kw.setdefault("region", "CAISO_NORTH")
-    return WattTimeProvider(username="ada", password="wt-pass", base_url=BASE, clock=clock, retry=retry, **kw)
+    return WattTimeProvider(
+        username="ada", password="wt-pass", base_url=BASE, clock=clock, retry=retry, **kw
+    )
 
 
 def login(mock, token: str | None = None):
@@ -39,10 +46,16 @@ async def test_forecast_logs_in_converts_lbs_per_mwh_and_keeps_generated_at(cloc
     token = sample("watttime_login.json")["token"]
     request = route.calls.last.request
     assert request.headers["Authorization"] == f"Bearer {token}"
-    assert request.url.params["region"] == "CAISO_NORTH" and request.url.params["signal_type"] == "co2_moer"
+    assert (
+        request.url.params["region"] == "CAISO_NORTH"
+        and request.url.params["signal_type"] == "co2_moer"
+    )
     assert series.values[0] == pytest.approx(952.0 * LB)  # 431.82 g/kWh, not 952
     assert series.signal is SignalKind.MARGINAL and series.basis is Basis.FORECAST
-    assert series.generated_at is not None and series.generated_at.isoformat() == "2025-03-04T18:05:00+00:00"
+    assert (
+        series.generated_at is not None
+        and series.generated_at.isoformat() == "2025-03-04T18:05:00+00:00"
+    )
     assert series.ends[0] - series.starts[0] == 300
 
 
@@ -67,14 +80,23 @@ async def test_token_is_reused_then_refreshed_before_expiry(clock, retry):
 async def test_401_on_data_renews_the_token_once(clock, retry):
     with respx.mock(base_url=BASE) as mock:
         mock.get("/login").mock(
-            side_effect=[httpx.Response(200, json={"token": "first"}), httpx.Response(200, json={"token": "second"})]
+            side_effect=[
+                httpx.Response(200, json={"token": "first"}),
+                httpx.Response(200, json={"token": "second"}),
+            ]
         )
         data = mock.get("/v3/forecast").mock(
-            side_effect=[httpx.Response(401, json={"error": "token expired"}), httpx.Response(200, json=sample("watttime_forecast.json"))]
+            side_effect=[
+                httpx.Response(401, json={"error": "token expired"}),
+                httpx.Response(200, json=sample("watttime_forecast.json")),
+            ]
         )
         provider = wt(clock, retry)
         await provider.forecast(NOW, NOW + timedelta(hours=1))
-    assert [c.request.headers["Authorization"] for c in data.calls] == ["Bearer first", "Bearer second"]
+    assert [c.request.headers["Authorization"] for c in data.calls] == [
+        "Bearer first",
+        "Bearer second",
+    ]
     assert provider.logins == 2
 
 
@@ -83,15 +105,21 @@ async def test_concurrent_callers_share_one_login(clock, retry):
         auth = login(mock)
         mock.get("/v3/forecast").respond(json=sample("watttime_forecast.json"))
         provider = wt(clock, retry)
-        results = await asyncio.gather(*(provider.forecast(NOW, NOW + timedelta(hours=1)) for _ in range(25)))
+        results = await asyncio.gather(
+            *(provider.forecast(NOW, NOW + timedelta(hours=1)) for _ in range(25))
+        )
     assert len(results) == 25 and auth.call_count == 1
 
 
 async def test_login_refused_with_an_html_page(clock, retry):
     with respx.mock(base_url=BASE, assert_all_called=False) as mock:
-        mock.get("/login").respond(403, text=sample("watttime_error_login_403.html"), headers={"Content-Type": "text/html"})
+        mock.get("/login").respond(
+            403, text=sample("watttime_error_login_403.html"), headers={"Content-Type": "text/html"}
+        )
         data = mock.get("/v3/forecast")
-        with pytest.raises(AuthenticationError, match="refused the login for user 'ada'.*username and password"):
+        with pytest.raises(
+            AuthenticationError, match="refused the login for user 'ada'.*username and password"
+        ):
             await wt(clock, retry).forecast(NOW, NOW + timedelta(hours=1))
     assert not data.called
 
@@ -100,7 +128,9 @@ async def test_region_outside_the_plan_is_an_access_error(clock, retry):
     with respx.mock(base_url=BASE) as mock:
         auth = login(mock)
         mock.get("/v3/forecast").respond(403, json=sample("watttime_error_invalid_scope_403.json"))
-        with pytest.raises(UnknownRegionError, match="no access to co2_moer for PJM_DC.*CAISO_NORTH"):
+        with pytest.raises(
+            UnknownRegionError, match="no access to co2_moer for PJM_DC.*CAISO_NORTH"
+        ):
             await wt(clock, retry, region="PJM_DC").forecast(NOW, NOW + timedelta(hours=1))
     assert auth.call_count == 1  # an access error is not a stale token
 
@@ -121,9 +151,13 @@ async def test_region_from_coordinates(clock, retry):
 async def test_coordinates_without_coverage(clock, retry):
     with respx.mock(base_url=BASE) as mock:
         login(mock)
-        mock.get("/v3/region-from-loc").respond(404, json=sample("watttime_region_from_loc_error_no_coverage.json"))
+        mock.get("/v3/region-from-loc").respond(
+            404, json=sample("watttime_region_from_loc_error_no_coverage.json")
+        )
         with pytest.raises(UnknownRegionError, match="No coverage available"):
-            await wt(clock, retry, region=None, lat=0, lon=0).forecast(NOW, NOW + timedelta(hours=1))
+            await wt(clock, retry, region=None, lat=0, lon=0).forecast(
+                NOW, NOW + timedelta(hours=1)
+            )
 
 
 async def test_history_in_30_day_chunks_and_converted(clock, retry):
@@ -143,7 +177,9 @@ async def test_average_signal_type_reads_hourly_aoer(clock, retry):
         login(mock)
         mock.get("/v3/historical").respond(json=sample("watttime_historical_aoer_imputed.json"))
         start = NOW.replace(day=3, hour=14, minute=0)
-        series = await wt(clock, retry, region="CAISO", signal_type="co2_aoer").history(start, start + timedelta(hours=2))
+        series = await wt(clock, retry, region="CAISO", signal_type="co2_aoer").history(
+            start, start + timedelta(hours=2)
+        )
     assert series.signal is SignalKind.AVERAGE_DIRECT
     assert series.values == pytest.approx([512.4 * LB, 498.9 * LB])
     assert series.ends[0] - series.starts[0] == 3600
@@ -176,7 +212,8 @@ async def test_forecast_is_prefixed_with_the_latest_measurement_when_it_starts_l
 async def test_an_outage_serving_zeros_is_refused(clock, retry):
     body = sample("watttime_forecast.json")
     body["data"] = [
-        {"point_time": (NOW.replace(minute=5) + timedelta(minutes=5 * i)).isoformat(), "value": 0.0} for i in range(288)
+        {"point_time": (NOW.replace(minute=5) + timedelta(minutes=5 * i)).isoformat(), "value": 0.0}
+        for i in range(288)
     ]
     with respx.mock(base_url=BASE) as mock:
         login(mock)
@@ -190,7 +227,10 @@ async def test_an_outage_serving_zeros_is_refused(clock, retry):
     [
         ({"region": "CAISO_NORTH"}, "username and password"),
         ({"username": "u", "password": "p"}, "exactly one of region"),
-        ({"username": "u", "password": "p", "region": "X", "signal_type": "health_damage"}, "signal_type"),
+        (
+            {"username": "u", "password": "p", "region": "X", "signal_type": "health_damage"},
+            "signal_type",
+        ),
     ],
 )
 def test_options_are_validated_at_construction(options, message):
