@@ -314,14 +314,10 @@ def forecast(
 def _chart(plan: Plan, width: int, height: int, color: bool) -> str:
     """A step chart of the forecast in hours from the earliest start, the window drawn solid.
 
-    Written against plotext 5 (``plotext>=5.2,<6``); plotext 6 is a rewrite with another API.
+    Works with plotext 5 (module-level API) and plotext 6 (figure and signal objects).
     """
     import plotext as plt
 
-    if not hasattr(plt, "clear_figure"):
-        raise ConfigurationError(
-            "the forecast chart needs plotext 5 (pip install 'plotext>=5.2,<6'); or pass --no-chart"
-        )
     origin = plan.earliest_start
 
     def hours(t: datetime) -> float:
@@ -339,18 +335,32 @@ def _chart(plan: Plan, width: int, height: int, color: bool) -> str:
         if a < hi and b > lo:  # the part of this point inside the window, clipped to it
             wx += [max(a, lo), min(b, hi)]
             wy += [point.intensity, point.intensity]
-    plt.clear_figure()
-    plt.plotsize(width, height)
-    if not color:
-        plt.theme("clear")
-    plt.plot(xs, ys, label="forecast", marker="braille")
+    title = f"{plan.provider} {plan.region}: gCO2eq/kWh"
+    if hasattr(plt, "clear_figure"):  # plotext 5
+        plt.clear_figure()
+        plt.plotsize(width, height)
+        if not color:
+            plt.theme("clear")
+        plt.plot(xs, ys, label="forecast", marker="braille")
+        if wx:
+            plt.plot(wx, wy, label="chosen window", marker="█", color="green")
+        plt.vertical_line(lo, color="green")
+        plt.vertical_line(hi, color="green")
+        plt.title(title)
+        plt.xlabel("hours from now")
+        return plt.build()
+    fig = plt.figure  # plotext 6
+    fig.clear()
+    fig.plot_size(width, height)
+    fig.theme("default" if color else "colorless")
+    fig.draw(fig.signal(xs, ys).lines().label("forecast"))
     if wx:
-        plt.plot(wx, wy, label="chosen window", marker="█", color="green")
-    plt.vertical_line(lo, color="green")
-    plt.vertical_line(hi, color="green")
-    plt.title(f"{plan.provider} {plan.region}: gCO2eq/kWh")
-    plt.xlabel("hours from now")
-    return plt.build()
+        fig.draw(fig.signal(wx, wy, marker="█").lines().label("chosen window"))
+    fig.line(lo, orientation="vertical")
+    fig.line(hi, orientation="vertical")
+    fig.title(title)
+    fig.label("hours from now", axis="x")
+    return str(fig.build())
 
 
 # ---------------------------------------------------------------------------- check
