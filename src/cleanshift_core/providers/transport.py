@@ -62,6 +62,9 @@ from .base import GridIntensityProvider
 log = logging.getLogger(__name__)
 
 MASK = "**********"
+#: No real grid, marginal or average, emits more than this (lignite is ~1 100 g/kWh); a
+#: larger number means the units are wrong (lbs/MWh, g/MWh), not that the grid is dirty.
+MAX_PLAUSIBLE_G_PER_KWH = 2000.0
 _DEADLINE: contextvars.ContextVar[datetime | None] = contextvars.ContextVar(
     "cleanshift_provider_deadline", default=None
 )
@@ -551,6 +554,7 @@ def build_series(
       it is at most two points long, otherwise the series is refused;
     - with ``SUSPECT_RUNS``, a run of zeros longer than ``max_zero_run`` is refused (a real
       WattTime outage once served 0.0 for ten hours);
+    - a value above :data:`MAX_PLAUSIBLE_G_PER_KWH` means wrong units and is refused;
     - unsorted points are sorted, duplicates keep the last value (providers revise);
     - a forecast generated more than ``max_age`` ago, or one that ends before ``now``, is stale
       and refused.
@@ -580,6 +584,15 @@ def build_series(
             )
         points.append((p.start, duration, _number(p.value)))
 
+    implausible = next(
+        ((s, v) for s, _, v in points if v is not None and v > MAX_PLAUSIBLE_G_PER_KWH), None
+    )
+    if implausible is not None:
+        raise BadDataError(
+            f"{provider} reports {implausible[1]:g} gCO2/kWh for {region} at {implausible[0].isoformat()}, "
+            f"more than any real grid (> {MAX_PLAUSIBLE_G_PER_KWH:g}); the units look wrong — check "
+            "base_url and the provider's signal options"
+        )
     if zeros is Zeros.SUSPECT_RUNS:
         _refuse_long_zero_runs(points, provider, region, max_zero_run)
     bad = [(s, v) for s, _, v in points if v is None or (v == 0.0 and zeros is Zeros.MISSING)]

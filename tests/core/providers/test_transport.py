@@ -271,6 +271,12 @@ def test_long_zero_run_is_an_outage_where_zero_is_possible():
     )
 
 
+def test_wrong_units_are_refused():
+    """2 100 looks like lbs/MWh of a coal plant, not gCO2/kWh of any grid."""
+    with pytest.raises(BadDataError, match="units look wrong"):
+        series(points([950, 2100, 980]))
+
+
 def test_unsorted_and_duplicate_points_are_repaired_explicitly():
     raw = points([200, 190, 180])
     raw = [raw[2], raw[0], raw[1], RawPoint(raw[1].start, 195)]
