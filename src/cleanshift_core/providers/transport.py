@@ -279,7 +279,7 @@ class Session:
             ):
                 with attempt:
                     return await self._once(
-                        method, path, params, json_body, headers, auth, attempts.timeout()
+                        method, path, params, json_body, headers, auth, attempts.start_attempt()
                     )
         except (ProviderUnavailableError, RateLimitedError) as exc:
             if attempts.tries > 1:
@@ -311,7 +311,7 @@ class Session:
             )
         except httpx.TimeoutException:
             raise ProviderUnavailableError(
-                f"{where} did not answer within {timeout:.0f}s; it may be overloaded — raise the "
+                f"{where} did not answer within {timeout:g}s; it may be overloaded — raise the "
                 "provider's timeout option or add a fallback source"
             ) from None
         except httpx.TransportError as exc:
@@ -375,8 +375,8 @@ class _Attempts:
         self.tries = 0
         self._planned: tuple[int, float, float | None] = (0, 0.0, None)
 
-    def timeout(self) -> float:
-        """The request timeout, cut short so an attempt cannot run past the deadline."""
+    def start_attempt(self) -> float:
+        """Count an attempt; its timeout is cut short so it cannot run past the deadline."""
         self.tries += 1
         if self.deadline is None:
             return self.t.timeout
