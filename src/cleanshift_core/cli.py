@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import shutil
 import signal
 import sys
@@ -76,17 +77,12 @@ _PROVIDERS_HELP = (
 )
 ProviderOpt = Annotated[str, typer.Option("--provider", help=_PROVIDERS_HELP)]
 RegionOpt = Annotated[Optional[str], typer.Option("--region", help="Grid region, e.g. DE, GB, CAISO_NORTH.")]
-ApiKeyOpt = Annotated[
-    Optional[str],
-    typer.Option("--api-key", envvar="CLEANSHIFT_API_KEY", show_envvar=True, help="API key (Electricity Maps)."),
-]
+_SECRET_ENV_HELP = "or env CLEANSHIFT_<PROVIDER>_<OPTION>, e.g. CLEANSHIFT_ELECTRICITYMAPS_API_KEY"
+ApiKeyOpt = Annotated[Optional[str], typer.Option("--api-key", help=f"API key (Electricity Maps); {_SECRET_ENV_HELP}.")]
 ZoneOpt = Annotated[Optional[str], typer.Option("--zone", help="Zone; overrides --region (Electricity Maps).")]
-UsernameOpt = Annotated[
-    Optional[str], typer.Option("--username", envvar="CLEANSHIFT_USERNAME", help="Username (WattTime).")
-]
+UsernameOpt = Annotated[Optional[str], typer.Option("--username", help="Username (WattTime).")]
 PasswordOpt = Annotated[
-    Optional[str],
-    typer.Option("--password", envvar="CLEANSHIFT_PASSWORD", show_envvar=True, help="Password (WattTime)."),
+    Optional[str], typer.Option("--password", help="Password (WattTime); or env CLEANSHIFT_WATTTIME_PASSWORD.")
 ]
 PathOpt = Annotated[Optional[Path], typer.Option("--path", help="CSV or JSON series for --provider file.")]
 ReplayOpt = Annotated[bool, typer.Option("--replay", help="Map the file onto the present, as a live forecast.")]
@@ -134,7 +130,9 @@ def _provider(
     """The flags as a ProviderSpec, built by the same registry Airflow and Prefect use.
 
     Only flags the user gave become options, so each provider's own validation speaks; the
-    secrets become ``SecretStr`` inside the spec and are never printed.
+    secrets become ``SecretStr`` inside the spec and are never printed. Credentials may come
+    from ``CLEANSHIFT_<PROVIDER>_<OPTION>`` instead (they stay out of ``ps``); the provider
+    name in the variable keeps one provider's key from reaching another.
     """
     name = PROVIDER_ALIASES.get(kind, kind)
     kinds = provider_kinds()
@@ -146,6 +144,8 @@ def _provider(
     if zone or region:
         options["region"] = zone or region
     for key, value in (("api_key", api_key), ("username", username), ("password", password)):
+        if value is None:
+            value = os.environ.get(f"CLEANSHIFT_{name.upper()}_{key.upper()}")
         if value is not None:
             options[key] = value
     if path is not None:

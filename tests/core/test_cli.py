@@ -150,6 +150,16 @@ def test_secrets_never_echo(capsys):
         assert canary not in out + err
 
 
+def test_credentials_from_the_environment_reach_only_their_provider(capsys, monkeypatch):
+    canary = "CANARY-env-91ab"
+    monkeypatch.setenv("CLEANSHIFT_ELECTRICITYMAPS_API_KEY", canary)
+    # Another provider ignores it (the mock takes no key and would refuse one)...
+    assert cli(capsys, "schedule", "--now", NOW)[0] == 0
+    # ...while electricitymaps gets it: no "needs api_key" error, a bad base_url one instead.
+    code, out, err = cli(capsys, "schedule", "--provider", "electricitymaps", "--region", "DE", "-o", "base_url=notaurl")
+    assert code == 2 and "api_key" not in err and canary not in out + err
+
+
 def test_help_lists_the_commands(capsys):
     code, out, _ = cli(capsys, "--help")
     assert code == 0
