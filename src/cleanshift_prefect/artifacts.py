@@ -1,0 +1,195 @@
+"""What a carbon-aware step leaves in Prefect: artifacts under stable keys, and events.
+
+Keys derive from the flow or task name (``Nightly ETL`` → ``nightly-etl-carbon-receipt``);
+Prefect accepts only lowercase letters, digits and dashes, and the same key makes a new
+version, so each step's receipts line up on the Artifacts page. Nothing here ever sees a
+secret: artifacts are built from plans and receipts, which hold none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from prefect.artifacts import (
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
+)
+from prefect.events import emit_event
+
+from cleanshift_core import CarbonReceipt, Plan
+from cleanshift_core.timeutil import format_duration
+
+from .chart import forecast_chart
+
+WINDOW_OPENED_EVENT = "cleanshift.carbon-window.opened"
+
+
+def slugify(name: str) -> str:
+    """``name`` as lowercase letters, digits and dashes (what artifact keys allow)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "cleanshift"
+
+
+@dataclass(frozen=True)
+class ArtifactKeys:
+    """The keys one decorated flow or task publishes under."""
+
+    slug: str
+
+    @classmethod
+    def for_name(cls, name: str) -> ArtifactKeys:
+        return cls(slugify(name))
+
+    @property
+    def deferral(self) -> str:
+        return f"{self.slug}-carbon-deferral"
+
+    @property
+    def progress(self) -> str:
+        return f"{self.slug}-carbon-wait"
+
+    @property
+    def receipt(self) -> str:
+        return f"{self.slug}-carbon-receipt"
+
+    @property
+    def report(self) -> str:
+        return f"{self.slug}-carbon-report"
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _num(value: float | None, unit: str = "", digits: int = 0) -> str:
+    return "unknown" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+async def publish_deferral(keys: ArtifactKeys, name: str, plan: Plan, where: str) -> None:
+    """The "deferred until …" artifact, written the moment the decision is made."""
+    savings = plan.expected_savings_pct
+    await acreate_markdown_artifact(
+        key=keys.deferral,
+        description=f"{name}: deferred until {_when(plan.start)}",
+        markdown="\n".join(
+            [
+                f"### {name}: deferred until {_when(plan.start)}",
+                "",
+                f"- **Where the work went:** {where}",
+                f"- **Delay:** {format_duration(plan.delay)} (deadline for the start: {_when(plan.latest_start)})",
+                f"- **Expected intensity:** {_num(plan.expected_intensity, ' gCO2eq/kWh')} "
+                f"vs {_num(plan.immediate_intensity, ' gCO2eq/kWh')} if run now "
+                f"({_num(savings, '%', 1)} cleaner)",
+                f"- **Why:** {plan.reason}",
+                f"- **Provider:** {plan.provider or 'none'} · region {plan.region or 'unknown'} · policy {plan.policy}",
+                "",
+                "```text",
+                forecast_chart(plan.forecast, (plan.start, plan.end)),
+                "```",
+            ]
+        ),
+    )
+
+
+class WaitProgress:
+    """A progress artifact that fills up while the step waits in-process for its window."""
+
+    def __init__(self, artifact_id: UUID, begun: datetime) -> None:
+        self.artifact_id = artifact_id
+        self.begun = begun
+
+    @classmethod
+    async def start(cls, keys: ArtifactKeys, name: str, plan: Plan, now: datetime) -> WaitProgress:
+        artifact_id = await acreate_progress_artifact(
+            progress=0.0,
+            key=keys.progress,
+            description=f"{name}: waiting in-process for the carbon window at {_when(plan.start)}",
+        )
+        return cls(artifact_id, now)
+
+    async def update(self, now: datetime, target: datetime) -> None:
+        total = (target - self.begun).total_seconds()
+        done = 100.0 if total <= 0 else min(100.0, (now - self.begun).total_seconds() / total * 100.0)
+        await aupdate_progress_artifact(self.artifact_id, progress=round(done, 1))
+
+
+def announce_window(name: str, keys: ArtifactKeys, plan: Plan, run_id: UUID | None) -> None:
+    """Emit the event automations can trigger on when the chosen window opens."""
+    related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}] if run_id else []
+    emit_event(
+        event=WINDOW_OPENED_EVENT,
+        resource={"prefect.resource.id": f"cleanshift.job.{keys.slug}", "prefect.resource.name": name},
+        related=related,
+        payload={
+            "planned_start": plan.start.isoformat(),
+            "expected_intensity": plan.expected_intensity,
+            "immediate_intensity": plan.immediate_intensity,
+            "expected_savings_pct": plan.expected_savings_pct,
+            "provider": plan.provider,
+            "region": plan.region,
+            "policy": plan.policy,
+        },
+    )
+
+
+def receipt_rows(receipt: CarbonReceipt) -> list[dict[str, Any]]:
+    """The receipt as two-column rows (a table artifact reads best long, not wide)."""
+    values: list[tuple[str, Any]] = [
+        ("scheduled at", _when(receipt.scheduled_at)),
+        ("planned start", _when(receipt.planned_start)),
+        ("ran at", _when(receipt.ran_at)),
+        ("finished at", _when(receipt.finished_at)),
+        ("delay", format_duration(receipt.ran_at - receipt.scheduled_at)),
+        ("intensity of the run (gCO2eq/kWh)", _num(receipt.avg_intensity_gco2_per_kwh, digits=1)),
+        ("intensity if run immediately (gCO2eq/kWh)", _num(receipt.counterfactual_avg_intensity, digits=1)),
+        ("savings", _num(receipt.estimated_savings_pct, "%", 1)),
+        ("emitted (g)", _num(receipt.emitted_g, digits=1)),
+        ("avoided (g)", _num(receipt.avoided_g, digits=1)),
+        ("basis", receipt.intensity_basis.value if receipt.intensity_basis else "none"),
+        ("coverage", f"{receipt.coverage_pct:.0f}%"),
+        ("estimate", "yes" if receipt.is_estimate else "no"),
+        ("provider", receipt.provider or "none"),
+        ("region", receipt.region or "unknown"),
+        ("policy", receipt.policy),
+        ("reason", receipt.reason),
+    ]
+    return [{"field": k, "value": v} for k, v in values]
+
+
+async def publish_receipt(keys: ArtifactKeys, name: str, plan: Plan, receipt: CarbonReceipt) -> None:
+    """The receipt as a table artifact and as a markdown report with the chart."""
+    await acreate_table_artifact(
+        key=keys.receipt,
+        table=receipt_rows(receipt),
+        description=f"{name}: carbon receipt ({_num(receipt.estimated_savings_pct, '%', 1)} vs running immediately)",
+    )
+    estimate = "an estimate" if receipt.is_estimate else "measured"
+    basis = receipt.intensity_basis.value if receipt.intensity_basis else "no data"
+    await acreate_markdown_artifact(
+        key=keys.report,
+        description=f"{name}: carbon report",
+        markdown="\n".join(
+            [
+                f"### {name}: carbon receipt",
+                "",
+                "| | run | if run immediately |",
+                "|---|---|---|",
+                f"| start | {_when(receipt.ran_at)} | {_when(receipt.scheduled_at)} |",
+                f"| intensity (gCO2eq/kWh) | {_num(receipt.avg_intensity_gco2_per_kwh, digits=1)} "
+                f"| {_num(receipt.counterfactual_avg_intensity, digits=1)} |",
+                f"| emissions (g) | {_num(receipt.emitted_g, digits=1)} | {_num(receipt.counterfactual_g, digits=1)} |",
+                "",
+                f"**Savings:** {_num(receipt.estimated_savings_pct, '%', 1)} ({estimate}; basis: {basis}, "
+                f"coverage {receipt.coverage_pct:.0f}%). **Why this window:** {receipt.reason}",
+                "",
+                "```text",
+                forecast_chart(plan.forecast, (plan.start, plan.end), (receipt.ran_at, receipt.finished_at)),
+                "```",
+            ]
+        ),
+    )

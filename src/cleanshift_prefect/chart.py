@@ -1,0 +1,58 @@
+"""A text chart of the forecast, the chosen window and the actual run, for markdown artifacts.
+
+Plain characters in a code block render the same in the Prefect UI, in ``prefect artifact
+inspect`` and in a terminal, need no internet and cannot be stripped by an HTML sanitiser.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from cleanshift_core import Interval
+
+BAR_WIDTH = 32
+MAX_ROWS = 48
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def forecast_chart(
+    forecast: Sequence[Interval],
+    window: tuple[datetime, datetime],
+    run: tuple[datetime, datetime] | None = None,
+) -> str:
+    """Rows of ``time │ bar value`` with ``◆`` on the chosen window and ``●`` on the actual run."""
+    rows = _merge(list(forecast), MAX_ROWS)
+    if not rows:
+        return "(no forecast: the plan was made without intensity data)"
+    top = max(r.intensity for r in rows) or 1.0
+    lines = []
+    for r in rows:
+        marks = ("◆ window " if _overlaps(r, window) else "") + ("● run" if run and _overlaps(r, run) else "")
+        lines.append(f"{r.start:%m-%d %H:%M:%S} │{_bar(r.intensity / top)} {r.intensity:6.0f} {marks}".rstrip())
+    lines.append(f"{'':14} gCO2eq/kWh; ◆ chosen window, ● actual run (UTC)")
+    return "\n".join(lines)
+
+
+def _bar(fraction: float) -> str:
+    eighths = round(max(0.0, min(1.0, fraction)) * BAR_WIDTH * 8)
+    full, rest = divmod(eighths, 8)
+    return ("█" * full + (_EIGHTHS[rest] if rest else "")).ljust(BAR_WIDTH)
+
+
+def _overlaps(point: Interval, span: tuple[datetime, datetime]) -> bool:
+    return point.start < span[1] and span[0] < point.end
+
+
+def _merge(points: list[Interval], limit: int) -> list[Interval]:
+    """Average consecutive points so a long fine-grained forecast still fits ``limit`` rows."""
+    if len(points) <= limit:
+        return points
+    size = -(-len(points) // limit)
+    merged = []
+    for i in range(0, len(points), size):
+        group = points[i : i + size]
+        seconds = [(p.end - p.start).total_seconds() for p in group]
+        mean = sum(p.intensity * s for p, s in zip(group, seconds)) / sum(seconds)
+        merged.append(Interval(start=group[0].start, end=group[-1].end, intensity=mean))
+    return merged

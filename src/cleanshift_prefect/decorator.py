@@ -1,0 +1,162 @@
+"""``@carbon_window``: make a Prefect flow or task run in the cleanest grid window.
+
+Put it under ``@flow``/``@task`` (or over them: it then returns a flow/task with the same
+options), on sync or async functions. Every argument is validated when the decorator is
+applied, with core's messages, so a mistake fails at import, not when the window opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any, Awaitable, Callable, TypeVar, overload
+
+from prefect import Flow, Task
+
+from cleanshift_core import ConfigurationError, GridIntensityProvider, JobSpec, OnProviderError, Policy, SchedulingRules
+from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, parse_duration
+
+from .blocks import GridIntensityCredentials
+from .providers import ProviderArg, ProviderRef
+from .runtime import CarbonConfig, Opened, Site, close_window, open_window
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+#: Objects that are (or describe) a provider, not functions to decorate.
+_PROVIDER_OBJECTS = (GridIntensityProvider, GridIntensityCredentials)
+
+
+@overload
+def carbon_window(provider: F) -> F: ...
+@overload
+def carbon_window(provider: ProviderArg = None, **options: Any) -> Callable[[F], F]: ...
+def carbon_window(
+    provider: ProviderArg | Callable[..., Any] = None,
+    *,
+    duration: timedelta | str | float = timedelta(hours=1),
+    max_delay: timedelta | str | float | None = None,
+    finish_by: datetime | None = None,
+    policy: Policy | str = Policy.MIN_CARBON,
+    max_intensity: float | None = None,
+    min_savings_pct: float = 0.0,
+    on_provider_error: OnProviderError | str = OnProviderError.RUN_NOW,
+    power_kw: float | None = None,
+    replan_interval: timedelta | str | None = None,
+    min_deferral: timedelta | str = timedelta(minutes=1),
+    clock: Clock = SYSTEM_CLOCK,
+) -> Any:
+    """Run the decorated flow or task in the cleanest window before its deadline.
+
+    Args:
+        provider: where intensities come from: a spec (``"mock:speedup=720"``,
+            ``{"kind": "electricitymaps", "region": "DE", "api_key": ...}``, a list for a
+            fallback chain), a :class:`GridIntensityCredentials` block, its name as
+            ``"cleanshift-grid-intensity/<name>"``, or a provider object. Default: the
+            embedded mock curve (no account needed).
+        duration: how long the work runs; windows are this long ("2h", "45m", a timedelta).
+        max_delay: the latest start, relative to when the run starts.
+        finish_by: the latest finish (timezone-aware); with ``max_delay`` the stricter holds.
+        policy: ``min_carbon`` (default), ``threshold`` or ``now_or_never``.
+        max_intensity: the gCO2eq/kWh limit of ``threshold`` and ``now_or_never``.
+        min_savings_pct: do not wait for a gain smaller than this percentage.
+        on_provider_error: ``run_now`` (default), ``wait_until_deadline`` or ``fail``.
+        power_kw: average power draw, so receipts can report grams.
+        replan_interval: re-read the forecast this often while waiting in-process.
+        min_deferral: from a deployment, waits at least this long hand the work to a scheduled
+            run and free the process; shorter ones are slept in-process.
+        clock: time source (tests inject one).
+    """
+    if callable(provider) and not isinstance(provider, _PROVIDER_OBJECTS):
+        return carbon_window()(provider)
+    job = JobSpec.create(duration=duration, max_delay=max_delay, finish_by=finish_by)
+    rules = SchedulingRules(
+        policy=policy,
+        max_intensity=max_intensity,
+        min_savings_pct=min_savings_pct,
+        on_provider_error=on_provider_error,
+    )
+    if rules.policy is Policy.HALT_IF_DIRTY:
+        raise ConfigurationError(
+            "policy='halt_if_dirty' pauses a child process, which a Prefect task cannot be; use "
+            "policy='min_carbon' or 'threshold', or cleanshift_core.carbon_window inside the task"
+        )
+    if power_kw is not None and not (
+        isinstance(power_kw, (int, float)) and not isinstance(power_kw, bool) and power_kw > 0
+    ):
+        raise ConfigurationError(f"power_kw must be a positive number of kilowatts, got {power_kw!r}")
+    replan = parse_duration(replan_interval, "replan_interval") if replan_interval is not None else None
+    if replan is not None and replan <= timedelta(0):
+        raise ConfigurationError(f"replan_interval must be positive, got {replan_interval!r}; e.g. '30m'")
+    deferral = parse_duration(min_deferral, "min_deferral")
+    if deferral < timedelta(0):
+        raise ConfigurationError(f"min_deferral must be zero or positive, got {min_deferral!r}")
+    config = CarbonConfig(ProviderRef(provider), job, rules, power_kw, replan, deferral, clock)  # type: ignore[arg-type]
+
+    def decorate(target: F) -> F:
+        if isinstance(target, (Flow, Task)):
+            copy = target.with_options()
+            copy.fn = _wrap(target.fn, config)
+            return copy  # type: ignore[return-value]
+        if not callable(target) or inspect.isclass(target):
+            raise ConfigurationError(
+                f"@carbon_window decorates a function, a @flow or a @task, not {type(target).__name__}"
+            )
+        if inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target):
+            raise ConfigurationError(
+                f"@carbon_window cannot wrap the generator {target.__name__!r}: its work runs after "
+                "the call returns, outside the window; return the results instead of yielding them"
+            )
+        return _wrap(target, config)  # type: ignore[return-value]
+
+    return decorate
+
+
+def _wrap(func: Callable[..., Any], config: CarbonConfig) -> Callable[..., Any]:
+    name = getattr(func, "__name__", "job")
+
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            site = Site.locate(async_wrapper, name)
+            opened = await open_window(config, site)
+            if not isinstance(opened, Opened):
+                return opened
+            result = await func(*args, **kwargs)
+            await close_window(config, site, opened)
+            return result
+
+        return async_wrapper
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        site = Site.locate(wrapper, name)
+        opened = _run_async(open_window(config, site))
+        if not isinstance(opened, Opened):
+            return opened
+        result = func(*args, **kwargs)
+        _run_async(close_window(config, site, opened))
+        return result
+
+    return wrapper
+
+
+def _run_async(coro: Awaitable[T]) -> T:
+    """Run ``coro`` from sync code, keeping Prefect's run context (a context variable).
+
+    With no loop in this thread, ``asyncio.run`` copies the context itself; under a running
+    loop (a sync task called from async code) a helper thread runs it in a copy of ours.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(context.run, asyncio.run, coro).result()  # type: ignore[arg-type]
+

@@ -1,0 +1,205 @@
+"""What a decorated flow or task does when it runs: plan, defer or wait, run, settle.
+
+The steps themselves (planning, fallback on provider errors, waiting with re-planning,
+receipts) are cleanshift_core's; this module only decides *how to wait* for the place the
+code runs in, and reports to Prefect (logs, states, artifacts, events).
+
+- The body of a flow run created from a deployment hands its work to a scheduled
+  continuation and exits (:mod:`.deferral`), when the wait is at least ``min_deferral``.
+- Anything else (tasks, local flows, subflows, short waits) waits in-process with an async
+  sleep: other tasks keep running, and a progress artifact fills up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging import get_run_logger
+from prefect.states import Completed, Running, State
+
+from cleanshift_core import JobSkipped, JobSpec, Plan, SchedulingRules, plan_job, settle_receipt, wait_for_window
+from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, format_duration
+
+from .artifacts import ArtifactKeys, WaitProgress, announce_window, publish_deferral, publish_receipt
+from .deferral import continuation_plan, deferred_from, deferred_state, schedule_continuation
+from .providers import ProviderRef
+
+#: Name of the Running state a local flow run shows while it waits for its window.
+LOCAL_WAIT_STATE_NAME = "Waiting for carbon window"
+#: Longest gap between progress-artifact updates during an in-process wait.
+MAX_PROGRESS_STEP_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class CarbonConfig:
+    """Everything ``@carbon_window`` validated at decoration time."""
+
+    provider: ProviderRef
+    job: JobSpec
+    rules: SchedulingRules
+    power_kw: float | None
+    replan_interval: timedelta | None
+    min_deferral: timedelta
+    clock: Clock = SYSTEM_CLOCK
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a decorated callable is running, as far as waiting and reporting go."""
+
+    name: str
+    keys: ArtifactKeys
+    logger: logging.Logger | logging.LoggerAdapter
+    in_run: bool
+    #: Set only when the callable *is* the body of the current flow run.
+    flow_run: FlowRun | None
+    run_id: UUID | None
+
+    @classmethod
+    def locate(cls, wrapper: Callable[..., Any], fallback_name: str) -> Site:
+        task_ctx, flow_ctx = TaskRunContext.get(), FlowRunContext.get()
+        if task_ctx is not None:
+            name = task_ctx.task.name if task_ctx.task.fn is wrapper else fallback_name
+            return cls(name, ArtifactKeys.for_name(name), get_run_logger(), True, None, task_ctx.task_run.flow_run_id)
+        if flow_ctx is not None and flow_ctx.flow_run is not None:
+            is_body = flow_ctx.flow.fn is wrapper
+            name = flow_ctx.flow.name if is_body else fallback_name
+            return cls(
+                name,
+                ArtifactKeys.for_name(name),
+                get_run_logger(),
+                True,
+                flow_ctx.flow_run if is_body else None,
+                flow_ctx.flow_run.id,
+            )
+        return cls(fallback_name, ArtifactKeys.for_name(fallback_name), logging.getLogger("cleanshift_prefect"), False, None, None)
+
+    @property
+    def can_defer(self) -> bool:
+        return self.flow_run is not None and self.flow_run.deployment_id is not None
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The window is open: run the work now, then settle with this plan."""
+
+    plan: Plan
+    ran_at: datetime
+
+
+async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
+    """Plan (or pick up a deferred plan), then defer or wait; a State means: do not run now."""
+    log, clock = site.logger, config.clock
+    provider = await config.provider.get()
+    plan = continuation_plan(site.flow_run) if site.flow_run is not None else None
+    if plan is not None:
+        log.info(
+            "Continuing the work deferred by flow run %s: carbon window planned for %s (%s)",
+            deferred_from(site.flow_run), plan.start.isoformat(), plan.reason,
+        )
+    else:
+        try:
+            plan = await plan_job(provider, config.job, config.rules, clock)
+        except JobSkipped as exc:
+            log.warning("%s", exc)
+            return Completed(name="Skipped", message=str(exc))
+        now = clock.now()
+        log.info(
+            "Carbon plan for %s: start %s (in %s), expected %s vs %s gCO2eq/kWh now; %s",
+            site.name, plan.start.isoformat(), format_duration(max(plan.start - now, timedelta(0))),
+            _fmt(plan.expected_intensity), _fmt(plan.immediate_intensity), plan.reason,
+        )
+        if plan.start > now:
+            if site.can_defer and plan.start - now >= config.min_deferral:
+                return await _defer(site, plan)
+            if site.in_run:
+                await publish_deferral(
+                    site.keys, site.name, plan,
+                    "waiting in this process with an async sleep (other tasks keep running)",
+                )
+    if plan.start > clock.now():
+        plan = await _wait_here(config, site, provider, plan)
+    if site.in_run:
+        announce_window(site.name, site.keys, plan, site.run_id)
+    log.info("Carbon window open: running %s", site.name)
+    return Opened(plan, clock.now())
+
+
+async def close_window(config: CarbonConfig, site: Site, opened: Opened) -> None:
+    """Settle and publish the receipt of a finished run."""
+    provider = await config.provider.get()
+    receipt = await settle_receipt(
+        provider, opened.plan, [(opened.ran_at, config.clock.now())], power_kw=config.power_kw
+    )
+    savings = receipt.estimated_savings_pct
+    site.logger.info(
+        "Carbon receipt for %s: %s gCO2eq/kWh vs %s if run immediately (%s; basis %s%s)",
+        site.name, _fmt(receipt.avg_intensity_gco2_per_kwh), _fmt(receipt.counterfactual_avg_intensity),
+        "savings unknown" if savings is None else f"{savings:.1f}% saved",
+        receipt.intensity_basis.value if receipt.intensity_basis else "none",
+        ", an estimate" if receipt.is_estimate else "",
+    )
+    if site.in_run:
+        await publish_receipt(site.keys, site.name, opened.plan, receipt)
+
+
+async def _defer(site: Site, plan: Plan) -> State:
+    assert site.flow_run is not None
+    continuation = await schedule_continuation(site.flow_run, plan)
+    await publish_deferral(
+        site.keys, site.name, plan,
+        f"flow run `{continuation.name}` ({continuation.id}), scheduled for {plan.start.isoformat()}; "
+        "this run's process exits and frees its infrastructure",
+    )
+    site.logger.info(
+        "Deferring to the carbon window: flow run %r (%s) is scheduled for %s; this run ends now "
+        "and releases its process",
+        continuation.name, continuation.id, plan.start.isoformat(),
+    )
+    return deferred_state(plan, continuation)
+
+
+async def _wait_here(config: CarbonConfig, site: Site, provider: Any, plan: Plan) -> Plan:
+    """Async wait with a progress artifact; a local flow run also shows it in its states."""
+    clock, current = config.clock, [plan]
+    progress = await WaitProgress.start(site.keys, site.name, plan, clock.now()) if site.in_run else None
+    step = min(MAX_PROGRESS_STEP_SECONDS, max(1.0, (plan.start - clock.now()).total_seconds() / 20))
+
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(min(seconds, step))
+        if progress is not None:
+            await progress.update(clock.now(), current[0].start)
+
+    def moved(new_plan: Plan) -> None:
+        site.logger.info("Carbon window moved to %s: %s", new_plan.start.isoformat(), new_plan.reason)
+        current[0] = new_plan
+
+    site.logger.info("Waiting in-process until %s for the carbon window", plan.start.isoformat())
+    await _set_flow_state(site, Running(name=LOCAL_WAIT_STATE_NAME, message=f"until {plan.start.isoformat()}"))
+    plan = await wait_for_window(
+        provider, plan, config.rules, replan_interval=config.replan_interval, clock=clock, sleep=sleep, on_replan=moved
+    )
+    await _set_flow_state(site, Running())
+    if progress is not None:
+        await progress.update(clock.now(), plan.start)
+    return plan
+
+
+async def _set_flow_state(site: Site, state: State) -> None:
+    """Record the wait in the state history of a local flow run whose body is waiting."""
+    if site.flow_run is None:
+        return
+    async with get_client() as client:
+        await client.set_flow_run_state(site.flow_run.id, state, force=True)
+
+
+def _fmt(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.0f}"

@@ -1,0 +1,114 @@
+"""Local mode against a real Prefect API: in-process async waits, states, artifacts, events.
+
+Runs are plain ``flow()`` calls (no deployment), so the decorator must wait in the process;
+every wait here is a few real seconds on the time-compressed mock grid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+
+from prefect import flow, task
+from prefect.client.orchestration import get_client
+from prefect.events.filters import EventFilter, EventNameFilter
+
+from cleanshift_prefect import LOCAL_WAIT_STATE_NAME, WINDOW_OPENED_EVENT, carbon_window
+
+from .conftest import POINT_SECONDS, artifacts_of, seconds_from_now, state_names, table_rows, trough_at
+
+
+async def test_two_async_tasks_wait_concurrently_and_leave_receipts():
+    soon, later = seconds_from_now(6), seconds_from_now(12)
+
+    @task(name="Short Wait")
+    @carbon_window(trough_at(soon, "A"), duration=f"{POINT_SECONDS}s", max_delay="20s")
+    async def short_wait(x: int) -> tuple[int, datetime]:
+        return x * 2, datetime.now(timezone.utc)
+
+    @task(name="long_wait")
+    @carbon_window(trough_at(later, "B"), duration=f"{POINT_SECONDS}s", max_delay="20s", power_kw=2.0)
+    async def long_wait(x: int) -> tuple[int, datetime]:
+        return x * 3, datetime.now(timezone.utc)
+
+    @flow
+    async def both():
+        return await asyncio.gather(short_wait(1), long_wait(2))
+
+    began = time.monotonic()
+    state = await both(return_state=True)
+    wall = time.monotonic() - began
+    (a, ran_a), (b, ran_b) = await state.result()
+
+    assert (a, b) == (2, 6)
+    # Each task started in its own window, not before it.
+    assert ran_a >= soon and ran_b >= later
+
+    artifacts = await artifacts_of(state.state_details.flow_run_id)
+    # Each wait runs from its plan (the deferral artifact) to its start. Run one after the
+    # other, the waits would add up to the wall time; run concurrently, the wall time is about
+    # the longer wait and well under the sum.
+    waits = [
+        (ran - artifacts[f"{slug}-carbon-deferral"].created).total_seconds()
+        for slug, ran in (("short-wait", ran_a), ("long-wait", ran_b))
+    ]
+    assert min(waits) > 3, waits
+    assert max(waits) - 1 < wall < sum(waits) - 3, (wall, waits)
+
+    for slug in ("short-wait", "long-wait"):
+        assert {f"{slug}-carbon-deferral", f"{slug}-carbon-wait", f"{slug}-carbon-receipt", f"{slug}-carbon-report"} <= set(artifacts)
+        assert artifacts[f"{slug}-carbon-wait"].data == 100.0
+        assert "deferred until" in artifacts[f"{slug}-carbon-deferral"].description
+    receipt = table_rows(artifacts["long-wait-carbon-receipt"])
+    assert receipt["region"] == "B" and receipt["basis"] == "measured"
+    assert float(receipt["savings"].rstrip("%")) > 0
+    assert receipt["emitted (g)"] != "unknown"  # power_kw turned intensity into grams
+    report = artifacts["long-wait-carbon-report"].data
+    assert "◆ window" in report and "● run" in report and "carbon receipt" in report
+
+
+def test_sync_flow_shows_the_wait_in_its_state_history():
+    window = seconds_from_now(4)
+
+    @flow(name="Nightly ETL (test)")
+    @carbon_window(trough_at(window), duration=f"{POINT_SECONDS}s", max_delay="15s")
+    def nightly(rows: int) -> int:
+        return rows + 1
+
+    state = nightly(41, return_state=True)
+    assert state.is_completed() and state.result() == 42
+    flow_run_id = state.state_details.flow_run_id
+
+    names = asyncio.run(state_names(flow_run_id))
+    assert names.index(LOCAL_WAIT_STATE_NAME) < names.index("Completed"), names
+    artifacts = asyncio.run(artifacts_of(flow_run_id))
+    assert "nightly-etl-test-carbon-receipt" in artifacts
+    assert table_rows(artifacts["nightly-etl-test-carbon-receipt"])["planned start"].startswith(
+        window.strftime("%Y-%m-%d %H:%M:%S")
+    )
+
+
+async def test_window_opened_event_reaches_the_server():
+    window = seconds_from_now(2)
+
+    @flow(name="event-check")
+    @carbon_window(trough_at(window, "EV"), duration=f"{POINT_SECONDS}s", max_delay="10s")
+    async def event_check() -> str:
+        return "ok"
+
+    state = await event_check(return_state=True)
+    assert await state.result() == "ok"
+
+    deadline = time.monotonic() + 15
+    event_filter = EventFilter(event=EventNameFilter(name=[WINDOW_OPENED_EVENT]))
+    async with get_client() as client:
+        while True:
+            page = await client.read_events(filter=event_filter, limit=50)
+            events = [e for e in page.events if e.resource.id == "cleanshift.job.event-check"]
+            if events or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+    assert events, f"no {WINDOW_OPENED_EVENT} event for event-check"
+    assert events[0].payload["planned_start"] == window.isoformat()
+    assert events[0].resource["prefect.resource.name"] == "event-check"
