@@ -15,6 +15,7 @@ from .job import JobSpec
 from .plan import Plan
 from .policies import SchedulingRules, decide, fallback_plan
 from .providers.base import GridIntensityProvider
+from .providers.transport import provider_deadline
 from .receipt import CarbonReceipt, build_receipt
 from .timeutil import SYSTEM_CLOCK, Clock, sleep_until
 
@@ -35,9 +36,8 @@ async def plan_job(
     now = clock.now()
     earliest, latest = job.bounds(now)
     try:
-        series = await provider.forecast(earliest, latest + job.duration)
-        for note in series.repairs:
-            log.warning("repaired %s forecast: %s", provider.name, note)
+        with provider_deadline(latest):  # retries must not eat the time the job has left
+            series = await provider.forecast(earliest, latest + job.duration)
         return decide(series, job, rules, now)
     except (ProviderError, BadSeriesError) as exc:
         log.warning("planning without data: %s", exc)
@@ -61,7 +61,8 @@ async def replan(
     duration = timedelta(seconds=plan.duration_seconds)
     remaining = JobSpec(duration=duration, earliest_start=now, finish_by=plan.latest_start + duration)
     try:
-        series = await provider.forecast(now, plan.latest_start + duration)
+        with provider_deadline(plan.start):
+            series = await provider.forecast(now, plan.latest_start + duration)
         fresh = decide(series, remaining, rules, now)
     except (ProviderError, BadSeriesError) as exc:
         log.warning("re-plan skipped, keeping %s: %s", plan.start.isoformat(), exc)

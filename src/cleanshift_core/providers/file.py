@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,6 +20,8 @@ from ..errors import BadSeriesError, ConfigurationError
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock, ensure_utc, parse_duration, to_epoch
 from .base import GridIntensityProvider
+
+log = logging.getLogger(__name__)
 
 _TIME_KEYS = ("time", "timestamp", "start", "datetime", "from", "point_time")
 _VALUE_KEYS = ("carbon intensity", "carbon_intensity", "intensity", "value", "rating", "gco2_per_kwh")
@@ -161,6 +164,8 @@ class FileProvider(GridIntensityProvider):
         self._region = str(region)
         self.clock = clock
         series = read_series_file(path, region=region, signal=signal, repair=repair)
+        for note in series.repairs:
+            log.warning("repaired %s: %s", self.path.name, note)
         if replay:
             if isinstance(anchor, str):
                 anchor = datetime.fromisoformat(anchor)
