@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import accumulate
 
 from .errors import BadSeriesError
 from .series import IntensitySeries
@@ -119,22 +120,22 @@ def scan_windows(
             "shorten the job, extend the deadline or use a provider with a longer forecast"
         )
 
-    prefix = [0.0] * (n + 1)
-    for i in range(n):
-        prefix[i + 1] = prefix[i] + values[i] * (bounds[i + 1] - bounds[i])
+    prefix = [0.0, *accumulate(v * (b1 - b0) for v, b0, b1 in zip(values, bounds, bounds[1:]))]
 
     candidates = _merged_candidates(bounds, d, lo, hi)
     means: list[float] = []
+    append = means.append
+    last, end, total = n - 1, bounds[-1], prefix[n]
     left = right = 0  # bounds[left] <= s < bounds[left + 1]; same for s + d with right
     for s in candidates:
-        while left < n - 1 and bounds[left + 1] <= s:
+        while left < last and bounds[left + 1] <= s:
             left += 1
         e = s + d
-        while right < n - 1 and bounds[right + 1] <= e:
+        while right < last and bounds[right + 1] <= e:
             right += 1
         f_s = prefix[left] + values[left] * (s - bounds[left])
-        f_e = prefix[right] + values[right] * (e - bounds[right]) if e < bounds[-1] else prefix[n]
-        means.append((f_e - f_s) / d)
+        f_e = prefix[right] + values[right] * (e - bounds[right]) if e < end else total
+        append((f_e - f_s) / d)
     return WindowScan(starts=candidates, means=means, duration=d, earliest=earliest)
 
 
