@@ -23,14 +23,13 @@ import signal
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, List, Optional, TypeVar
+from typing import Annotated, Any, Awaitable, List, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
-from typing_extensions import Annotated
 
 from .backtest import ForecastModel, JobPattern, backtest, policy_rule, run_immediately
 from .errors import CleanshiftError, ConfigurationError, JobSkipped
@@ -48,7 +47,7 @@ T = TypeVar("T")
 
 #: Provider names cleanshift 0.1 used, mapped to today's registry names.
 PROVIDER_ALIASES = {"electricitymap": "electricitymaps"}
-#: How often the waiting display refreshes (the wait itself is exact; see ``_ticking_sleep``).
+#: How often the waiting display refreshes (the wait itself ends exactly on time).
 _TICK_SECONDS = 0.25
 
 app = typer.Typer(
