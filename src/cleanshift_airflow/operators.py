@@ -141,7 +141,8 @@ class CarbonReceiptOperator(BaseOperator):
     starts, so that interval is the receipt's run: the real span of the gated work, plus the
     scheduler's hand-over latency (typically a second or two). The plan comes from the
     sensor's ``cleanshift_plan`` XCom and the provider, unless given, from the sensor itself.
-    The receipt is pushed under ``cleanshift_receipt``.
+    The receipt is pushed under ``cleanshift_receipt`` (and the plan, again, under
+    ``cleanshift_plan``, so this task's "Carbon receipt" tab can chart both).
     """
 
     template_fields: Sequence[str] = ("provider",)
@@ -181,6 +182,7 @@ class CarbonReceiptOperator(BaseOperator):
                 "CarbonWindowSensor upstream of this task, and it must have succeeded"
             )
         plan = Plan.model_validate(plan_json)
+        context["ti"].xcom_push(key=PLAN_XCOM_KEY, value=plan_json)  # the tab charts it here too
         receipt = settle_and_push(
             context,
             self._provider(context),
