@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create the project's two virtualenvs:
-#   .venvs/airflow  -> -e ".[cli,airflow,test]"   (Airflow 3.3.x)
-#   .venvs/prefect  -> -e ".[cli,prefect,test]"   (Prefect 3.8.x)
+#   .venvs/airflow  -> -e ".[cli,airflow,plot,test]"   (Airflow 3.3.x)
+#   .venvs/prefect  -> -e ".[cli,prefect,plot,test]"   (Prefect 3.8.x)
 # They must be separate: apache-airflow-core 3.3 pins fastapi<0.137, Prefect 3.8.8 needs
 # fastapi>=0.139 (see pyproject.toml extras).
 #
@@ -55,5 +55,5 @@ make_venv() {
     echo "bootstrap: .venvs/$name ready in $((SECONDS - t0)) s"
 }
 
-make_venv airflow cli,airflow,test
-make_venv prefect cli,prefect,test
+make_venv airflow cli,airflow,plot,test
+make_venv prefect cli,prefect,plot,test

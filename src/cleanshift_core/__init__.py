@@ -76,3 +76,22 @@ __all__ = [
     "shared_provider",
     "wait_for_window",
 ]
+
+# Beyond one window: location + time, interruptible jobs, batches.
+from .batch import BatchPlan, plan_batch, plan_batch_with_provider  # noqa: E402
+from .chunks import Chunk, ChunkPlan, chunk_plans, plan_chunks  # noqa: E402
+from .location import decide_location, plan_across_locations  # noqa: E402
+from .plan import LocationOption  # noqa: E402
+
+__all__ += [
+    "BatchPlan",
+    "Chunk",
+    "ChunkPlan",
+    "LocationOption",
+    "chunk_plans",
+    "decide_location",
+    "plan_across_locations",
+    "plan_batch",
+    "plan_batch_with_provider",
+    "plan_chunks",
+]

@@ -23,6 +23,20 @@ class Interval(BaseModel):
     intensity: float
 
 
+class LocationOption(BaseModel):
+    """One candidate location of a location-and-time decision: its best window, or why it had none."""
+
+    model_config = ConfigDict(frozen=True)
+
+    location: str
+    provider: str | None = None
+    region: str | None = None
+    start: AwareDatetime | None = None
+    expected_intensity: float | None = None
+    immediate_intensity: float | None = None
+    error: str | None = None
+
+
 class Plan(BaseModel):
     """When to start a job, why, and what the alternatives were."""
 
@@ -44,6 +58,8 @@ class Plan(BaseModel):
     basis: Basis | None = None
     forecast_generated_at: AwareDatetime | None = None
     forecast: list[Interval] = []
+    location: str | None = None
+    location_options: list[LocationOption] = []
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -1,0 +1,330 @@
+"""Interruptible jobs: run a checkpointing job in the cleanest slots before its deadline.
+
+A job that can stop and resume does not need one contiguous window. Given its total running
+time D and the span it may use (earliest start to latest finish), the cleanest schedule is a
+fractional knapsack on a piecewise-constant function: take the cleanest intervals first until
+D is covered. That is exact, and it is what :func:`plan_chunks` does without constraints.
+
+Real jobs pay for every restart, so ``min_chunk`` (no piece shorter) and ``max_chunks`` (no
+more pieces) are configurable. Under them :func:`plan_chunks` uses a documented heuristic:
+
+1. start from the exact unconstrained selection;
+2. while a constraint is violated, drop the shortest chunk and give its time back by growing
+   the remaining chunks into their cleanest adjacent intervals (growing never adds a chunk,
+   and chunks that touch merge), so every round removes at least one chunk;
+3. compare with the single best contiguous window (which always satisfies both constraints)
+   and keep the cleaner one.
+
+So the result always satisfies the constraints and is never worse than not chunking at all.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from datetime import datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
+
+from .errors import BadSeriesError, ConfigurationError
+from .job import JobSpec
+from .plan import Interval, Plan
+from .planner import scan_windows
+from .series import Basis, IntensitySeries, SignalKind
+from .timeutil import from_epoch, parse_duration, to_epoch
+
+__all__ = ["Chunk", "ChunkPlan", "chunk_plans", "plan_chunks"]
+
+#: Pieces shorter than this (seconds) are float dust, not chunks.
+_EPS = 1e-6
+
+
+class Chunk(BaseModel):
+    """One uninterrupted piece of an interruptible job, with its mean forecast intensity."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: AwareDatetime
+    end: AwareDatetime
+    intensity: float
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+
+class ChunkPlan(BaseModel):
+    """Where the pieces of an interruptible job go, and what that buys.
+
+    ``immediate_intensity`` is the counterfactual of running the whole job at once from
+    ``earliest_start``; ``contiguous_intensity`` that of the best single window.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    planned_at: AwareDatetime
+    earliest_start: AwareDatetime
+    finish_by: AwareDatetime
+    duration_seconds: float
+    min_chunk_seconds: float | None = None
+    max_chunks: int | None = None
+    chunks: list[Chunk]
+    expected_intensity: float
+    immediate_intensity: float | None = None
+    contiguous_intensity: float | None = None
+    contiguous_start: AwareDatetime | None = None
+    method: str
+    reason: str
+    provider: str | None = None
+    region: str | None = None
+    signal: SignalKind | None = None
+    basis: Basis | None = None
+    forecast_generated_at: AwareDatetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expected_savings_pct(self) -> float | None:
+        """Expected saving vs running the whole job immediately, on the same forecast."""
+        if not self.immediate_intensity:
+            return None
+        return (self.immediate_intensity - self.expected_intensity) / self.immediate_intensity * 100.0
+
+    @property
+    def run_intervals(self) -> list[tuple[datetime, datetime]]:
+        return [(c.start, c.end) for c in self.chunks]
+
+    def as_plan(self) -> Plan:
+        """The whole job as one :class:`Plan` (start = first chunk), for receipts:
+        ``build_receipt(chunk_plan.as_plan(), chunk_plan.run_intervals, ...)`` sums every
+        chunk and compares with running the same total time from ``earliest_start``."""
+        return Plan(
+            planned_at=self.planned_at,
+            earliest_start=self.earliest_start,
+            latest_start=self.chunks[0].start,
+            duration_seconds=self.duration_seconds,
+            start=self.chunks[0].start,
+            expected_intensity=self.expected_intensity,
+            immediate_intensity=self.immediate_intensity,
+            policy="min_carbon",
+            reason=self.reason,
+            provider=self.provider,
+            region=self.region,
+            signal=self.signal,
+            basis=self.basis,
+            forecast_generated_at=self.forecast_generated_at,
+        )
+
+
+def plan_chunks(
+    series: IntensitySeries,
+    job: JobSpec,
+    now: datetime,
+    *,
+    min_chunk: timedelta | str | float | None = None,
+    max_chunks: int | None = None,
+) -> ChunkPlan:
+    """Place the ``job.duration`` of an interruptible job in the cleanest parts of its span.
+
+    The span runs from the job's earliest start to its latest finish (latest start plus
+    duration, from :meth:`JobSpec.bounds`), cut to the data. ``min_chunk`` and ``max_chunks``
+    bound the pieces (see the module docstring for how they are honoured).
+    """
+    duration = job.duration.total_seconds()
+    min_len = _check_min_chunk(min_chunk, job.duration)
+    if max_chunks is not None and (isinstance(max_chunks, bool) or not isinstance(max_chunks, int) or max_chunks < 1):
+        raise ConfigurationError(f"max_chunks must be a whole number ≥ 1, got {max_chunks!r}")
+    earliest, latest = job.bounds(now)
+    finish_by = latest + job.duration
+    if not len(series):
+        raise BadSeriesError("the intensity series is empty; the provider returned no data")
+    lo = max(to_epoch(earliest), series.starts[0])
+    hi = min(to_epoch(finish_by), series.ends[-1])
+    if hi - lo < duration - _EPS:
+        raise BadSeriesError(
+            f"only {timedelta(seconds=max(hi - lo, 0))} of data between {earliest.isoformat()} and "
+            f"{finish_by.isoformat()}, less than the job's {job.duration}; extend the deadline or "
+            "use a provider with a longer forecast"
+        )
+    pieces = _pieces(series, lo, hi)
+    chosen = _cleanest(pieces, duration)
+    method = "exact"
+    if _violates(chosen, min_len, max_chunks):
+        chosen = _repair(chosen, pieces, min_len, max_chunks)
+        method = "heuristic"
+
+    scan = scan_windows(series, earliest, latest, job.duration)
+    best = scan.best_index()
+    contiguous = (scan.starts[best], scan.means[best])
+    mean = _mean(chosen, pieces)
+    if method == "heuristic" and contiguous[1] <= mean:
+        chosen, mean, method = [(contiguous[0], contiguous[0] + duration)], contiguous[1], "contiguous"
+    immediate = scan.immediate_mean
+
+    chunks = [Chunk(start=from_epoch(a), end=from_epoch(b), intensity=_mean([(a, b)], pieces)) for a, b in chosen]
+    what = {
+        "exact": "cleanest slots (exact)",
+        "heuristic": "cleanest slots meeting the chunk limits (heuristic, never worse than one window)",
+        "contiguous": "one contiguous window (as clean as any split meeting the chunk limits)",
+    }[method]
+    return ChunkPlan(
+        planned_at=now,
+        earliest_start=earliest,
+        finish_by=finish_by,
+        duration_seconds=duration,
+        min_chunk_seconds=min_len or None,
+        max_chunks=max_chunks,
+        chunks=chunks,
+        expected_intensity=mean,
+        immediate_intensity=immediate,
+        contiguous_intensity=contiguous[1],
+        contiguous_start=from_epoch(contiguous[0]),
+        method=method,
+        reason=f"{len(chunks)} chunk{'s' if len(chunks) != 1 else ''} in the {what} before {finish_by.isoformat()}",
+        provider=series.provider,
+        region=series.region,
+        signal=series.signal,
+        basis=series.basis,
+        forecast_generated_at=series.generated_at,
+    )
+
+
+def chunk_plans(plan: ChunkPlan) -> list[Plan]:
+    """One :class:`Plan` per chunk, so an orchestrator can map one task per chunk and let
+    each wait for its own slot (do not re-plan them: a chunk's slot is part of the whole)."""
+    total = len(plan.chunks)
+    return [
+        Plan(
+            planned_at=plan.planned_at,
+            earliest_start=plan.earliest_start,
+            latest_start=chunk.start,
+            duration_seconds=(chunk.end - chunk.start).total_seconds(),
+            start=chunk.start,
+            expected_intensity=chunk.intensity,
+            policy="min_carbon",
+            reason=f"chunk {i} of {total}: {plan.reason}",
+            provider=plan.provider,
+            region=plan.region,
+            signal=plan.signal,
+            basis=plan.basis,
+            forecast_generated_at=plan.forecast_generated_at,
+            forecast=[Interval(start=chunk.start, end=chunk.end, intensity=chunk.intensity)],
+        )
+        for i, chunk in enumerate(plan.chunks, start=1)
+    ]
+
+
+# ---------------------------------------------------------------------------- internals
+Span = tuple[float, float]
+Pieces = tuple[list[float], list[float], list[float]]  # starts, ends, values inside [lo, hi)
+
+
+def _check_min_chunk(min_chunk: timedelta | str | float | None, duration: timedelta) -> float:
+    if min_chunk is None:
+        return 0.0
+    value = parse_duration(min_chunk, "min_chunk")
+    if value <= timedelta(0) or value > duration:
+        raise ConfigurationError(
+            f"min_chunk must be positive and no longer than the job ({duration}), got {value}"
+        )
+    return value.total_seconds()
+
+
+def _pieces(series: IntensitySeries, lo: float, hi: float) -> Pieces:
+    """The series cut to ``[lo, hi)``."""
+    i = max(bisect_right(series.starts, lo) - 1, 0)
+    starts: list[float] = []
+    ends: list[float] = []
+    values: list[float] = []
+    while i < len(series.starts) and series.starts[i] < hi:
+        a, b = max(series.starts[i], lo), min(series.ends[i], hi)
+        if b - a > _EPS:
+            starts.append(a)
+            ends.append(b)
+            values.append(series.values[i])
+        i += 1
+    return starts, ends, values
+
+
+def _cleanest(pieces: Pieces, duration: float) -> list[Span]:
+    """Exact: cleanest pieces first (earlier on ties), the last one cut to fit, then merged."""
+    starts, ends, values = pieces
+    remaining = duration
+    taken: list[Span] = []
+    for i in sorted(range(len(values)), key=lambda k: (values[k], starts[k])):
+        if remaining <= _EPS:
+            break
+        length = min(ends[i] - starts[i], remaining)
+        taken.append((starts[i], starts[i] + length))
+        remaining -= length
+    return _merge(taken)
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    for a, b in sorted(spans):
+        if out and a - out[-1][1] <= _EPS:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _violates(spans: list[Span], min_len: float, max_chunks: int | None) -> bool:
+    if max_chunks is not None and len(spans) > max_chunks:
+        return True
+    return any(b - a < min_len - _EPS for a, b in spans)
+
+
+def _repair(spans: list[Span], pieces: Pieces, min_len: float, max_chunks: int | None) -> list[Span]:
+    """Drop the shortest chunk and regrow the others until the limits hold (see module doc)."""
+    spans = list(spans)
+    while _violates(spans, min_len, max_chunks) and len(spans) > 1:
+        shortest = min(range(len(spans)), key=lambda k: (spans[k][1] - spans[k][0], spans[k][0]))
+        a, b = spans.pop(shortest)
+        spans = _grow(spans, pieces, b - a)
+    return spans
+
+
+def _grow(spans: list[Span], pieces: Pieces, amount: float) -> list[Span]:
+    """Extend the chunks by ``amount`` in total, always into the cleanest adjacent interval."""
+    starts, ends, values = pieces
+    lo, hi = starts[0], ends[-1]
+    while amount > _EPS:
+        best: tuple[float, int, str, float] | None = None  # value, chunk, side, available
+        for k, (a, b) in enumerate(spans):
+            left_limit = spans[k - 1][1] if k > 0 else lo
+            right_limit = spans[k + 1][0] if k + 1 < len(spans) else hi
+            if a - left_limit > _EPS:
+                i = bisect_right(starts, a - _EPS) - 1
+                avail = a - max(starts[i], left_limit)
+                cand = (values[i], k, "left", avail)
+                if best is None or cand[0] < best[0]:
+                    best = cand
+            if right_limit - b > _EPS:
+                i = bisect_right(starts, b + _EPS) - 1
+                avail = min(ends[i], right_limit) - b
+                cand = (values[i], k, "right", avail)
+                if best is None or cand[0] < best[0]:
+                    best = cand
+        if best is None:  # cannot happen while total < span length; guard against a loop
+            raise BadSeriesError("no room left to place the job's remaining time")
+        _, k, side, avail = best
+        step = min(avail, amount)
+        a, b = spans[k]
+        spans[k] = (a - step, b) if side == "left" else (a, b + step)
+        amount -= step
+        spans = _merge(spans)
+    return spans
+
+
+def _mean(spans: list[Span], pieces: Pieces) -> float:
+    starts, ends, values = pieces
+    total = integral = 0.0
+    for a, b in spans:
+        i = max(bisect_right(starts, a) - 1, 0)
+        while i < len(starts) and starts[i] < b:
+            overlap = min(b, ends[i]) - max(a, starts[i])
+            if overlap > 0:
+                integral += overlap * values[i]
+                total += overlap
+            i += 1
+    return integral / total
