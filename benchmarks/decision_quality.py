@@ -62,8 +62,13 @@ def run_forecast(region: str, error: float, seed: int) -> dict:
             for name, rule in RULES.items():
                 result = backtest(truth, pattern, rule, seen)
                 if error == 0 and name == "default":
-                    exact = all(o.actual == o.optimal and o.start == o.optimal_start for o in result.outcomes)
-                    assert exact, f"{region} {duration}h +{window}h: perfect forecast missed the optimum"
+                    exact = all(
+                        o.actual == o.optimal and o.start == o.optimal_start
+                        for o in result.outcomes
+                    )
+                    assert exact, (
+                        f"{region} {duration}h +{window}h: perfect forecast missed the optimum"
+                    )
                 out[(duration, window, name)] = {
                     "saved_pct": result.saved_pct,
                     "optimal_saved_pct": result.optimal_saved_pct,
@@ -98,7 +103,11 @@ def table(cells: dict, forecast: str) -> str:
     ]
     for duration in DURATIONS_H:
         for window in WINDOWS_H:
-            row = [f"{duration:g} h", f"+{window} h", f"{cells[(duration, window, 'default')]['optimal_saved_pct']:.1f}%"]
+            row = [
+                f"{duration:g} h",
+                f"+{window} h",
+                f"{cells[(duration, window, 'default')]['optimal_saved_pct']:.1f}%",
+            ]
             for name in RULES:
                 c = cells[(duration, window, name)]
                 cap = "n/a" if c["captured"] is None else f"{c['captured']:.2f}"
@@ -122,7 +131,9 @@ def summary(cells: dict) -> dict:
 
 def main() -> None:
     t0 = time.perf_counter()
-    jobs = [(r, 0.0, 0) for r in REGIONS] + [(r, e, s) for r in REGIONS for e in ERRORS for s in SEEDS]
+    jobs = [(r, 0.0, 0) for r in REGIONS] + [
+        (r, e, s) for r in REGIONS for e in ERRORS for s in SEEDS
+    ]
     with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), initializer=_load) as pool:
         draws = list(pool.map(run_forecast, *zip(*jobs)))
     by_forecast: dict[tuple[str, float], list[dict]] = {}
@@ -143,20 +154,36 @@ def main() -> None:
         report.append(f"### {region}\n")
         for error in (0.0, *ERRORS):
             cells = aggregate(by_forecast[(region, error)])
-            label = "perfect forecast" if error == 0 else f"forecast noise e = {error:.0%} (mean of {len(SEEDS)} seeds)"
+            label = (
+                "perfect forecast"
+                if error == 0
+                else f"forecast noise e = {error:.0%} (mean of {len(SEEDS)} seeds)"
+            )
             if error:
                 for d in DURATIONS_H:
                     for w in WINDOWS_H:
-                        gap = cells[(d, w, "argmin")]["saved_pct"] - cells[(d, w, "default")]["saved_pct"]
+                        gap = (
+                            cells[(d, w, "argmin")]["saved_pct"]
+                            - cells[(d, w, "default")]["saved_pct"]
+                        )
                         if gap > worst_gap[0]:
                             worst_gap = (gap, f"{region} {d:g} h +{w} h e={error:.0%}")
-                        assert gap <= MAX_GAP_POINTS, f"default trails argmin by {gap:.2f} points in {region} {d}h +{w}h e={error}"
+                        assert gap <= MAX_GAP_POINTS, (
+                            f"default trails argmin by {gap:.2f} points in {region} {d}h +{w}h e={error}"
+                        )
             report.append(table(cells, label) + "\n")
             means = summary(cells)
-            optimum = statistics.fmean(cells[(d, w, "default")]["optimal_saved_pct"] for d in DURATIONS_H for w in WINDOWS_H)
+            optimum = statistics.fmean(
+                cells[(d, w, "default")]["optimal_saved_pct"]
+                for d in DURATIONS_H
+                for w in WINDOWS_H
+            )
             overview.append(
                 f"| {region} | {'perfect' if error == 0 else f'noise {error:.0%}'} | {optimum:.1f}% | "
-                + " | ".join(f"{means[n]['mean_saved_pct']:.1f}% ({means[n]['mean_captured']:.2f})" for n in RULES)
+                + " | ".join(
+                    f"{means[n]['mean_saved_pct']:.1f}% ({means[n]['mean_captured']:.2f})"
+                    for n in RULES
+                )
                 + " |"
             )
             record["regions"][region][f"e={error:g}"] = {
@@ -165,15 +192,26 @@ def main() -> None:
             }
     elapsed = time.perf_counter() - t0
     checks = [
-        "Perfect forecast: the default policy is charged exactly the optimum on every day of every "
-        "cell (asserted job by job, bit for bit).",
-        f"Noise: the default policy never trails plain argmin by more than 0.5 points (asserted); "
-        f"largest gap {worst_gap[0]:.2f} points{' in ' + worst_gap[1] if worst_gap[1] else ''}.",
+        (
+            "Perfect forecast: the default policy is charged exactly the optimum on every day of "
+            "every cell (asserted job by job, bit for bit)."
+        ),
+        (
+            f"Noise: the default policy never trails plain argmin by more than {MAX_GAP_POINTS} "
+            f"points (asserted); largest gap {worst_gap[0]:.2f} points"
+            f"{' in ' + worst_gap[1] if worst_gap[1] else ''}."
+        ),
         f"Ran in {elapsed:.0f} s on {min(2, os.cpu_count() or 1)} processes.",
     ]
     record["checks"] = checks
     record["elapsed_seconds"] = elapsed
-    text = "\n".join(overview) + "\n\n" + "\n".join("- " + c for c in checks) + "\n\n" + "\n".join(report)
+    text = (
+        "\n".join(overview)
+        + "\n\n"
+        + "\n".join("- " + c for c in checks)
+        + "\n\n"
+        + "\n".join(report)
+    )
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "decision_quality.md").write_text(text)

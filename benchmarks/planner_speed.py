@@ -20,9 +20,9 @@ import platform
 import random
 import statistics
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
 
 from reference import brute_force_scan, seed_cleanest_window_start
 
@@ -46,10 +46,14 @@ def synthetic_series(points: int, seed: int = 2020) -> IntensitySeries:
         walk = 0.98 * walk + rng.gauss(0, 6)
         value = max(5.0, 300 + 120 * math.sin(2 * math.pi * (hour - 9) / 24) + walk)
         out.append(IntensityPoint(start + k * STEP, STEP, value))
-    return IntensitySeries.from_points(out, signal="average/lifecycle", provider="synthetic", region="X")
+    return IntensitySeries.from_points(
+        out, signal="average/lifecycle", provider="synthetic", region="X"
+    )
 
 
-def median_ms(fn: Callable[[], object], repeats: int, clock: Callable[[], float] = time.perf_counter) -> float:
+def median_ms(
+    fn: Callable[[], object], repeats: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
     times = []
     for _ in range(repeats):
         t0 = clock()
@@ -58,7 +62,9 @@ def median_ms(fn: Callable[[], object], repeats: int, clock: Callable[[], float]
     return statistics.median(times)
 
 
-def bench(label: str, series: IntensitySeries, repeats: dict[str, int], seed_count: int | None) -> dict:
+def bench(
+    label: str, series: IntensitySeries, repeats: dict[str, int], seed_count: int | None
+) -> dict:
     lo_dt, d = series.start, DURATION.total_seconds()
     hi_dt = series.end - DURATION
 
@@ -90,7 +96,9 @@ def bench(label: str, series: IntensitySeries, repeats: dict[str, int], seed_cou
         "core_cpu_ms": core_cpu_ms,
         "brute_force_ms": brute_ms,
         "seed_ms": seed_ms,
-        "seed_estimated_from": f"{seed_count} of {len(series)} candidate starts" if sampled else None,
+        "seed_estimated_from": f"{seed_count} of {len(series)} candidate starts"
+        if sampled
+        else None,
         "brute_over_core": brute_ms / core_ms,
         "seed_over_core": seed_ms / core_ms,
         "core_equals_brute_force": True,
@@ -120,12 +128,16 @@ def main() -> None:
             f"{r['seed_ms']:,.0f} ms{est} | {r['brute_over_core']:.1f}× | {r['seed_over_core']:,.0f}×{est} |"
         )
     notes = [
-        f"Job of {DURATION}, every feasible start; medians of repeated runs in one process "
-        f"(Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"load average {load:.1f} when it started).",
+        (
+            f"Job of {DURATION}, every feasible start; medians of repeated runs in one process "
+            f"(Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores, "
+            f"load average {load:.1f} when it started)."
+        ),
         "Core and brute force agree on the best start and its mean in every run (asserted).",
-        f"Year, seed: timed on the first {SEED_SUBSAMPLE} candidate starts (each rescanning the "
-        "whole year, as the seed does) and extrapolated linearly to all of them.",
+        (
+            f"Year, seed: timed on the first {SEED_SUBSAMPLE} candidate starts (each rescanning "
+            "the whole year, as the seed does) and extrapolated linearly to all of them."
+        ),
     ]
     week_ok = rows[0]["core_ms"] <= WEEK_TARGET_MS
     notes.append(
@@ -136,8 +148,12 @@ def main() -> None:
     print(table)
     print("\n".join("- " + n for n in notes))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "planner_speed.json").write_text(json.dumps({"rows": rows, "notes": notes}, indent=2) + "\n")
-    (RESULTS / "planner_speed.md").write_text(table + "\n\n" + "\n".join("- " + n for n in notes) + "\n")
+    (RESULTS / "planner_speed.json").write_text(
+        json.dumps({"rows": rows, "notes": notes}, indent=2) + "\n"
+    )
+    (RESULTS / "planner_speed.md").write_text(
+        table + "\n\n" + "\n".join("- " + n for n in notes) + "\n"
+    )
 
 
 if __name__ == "__main__":

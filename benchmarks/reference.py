@@ -38,7 +38,9 @@ def data_file(name: str) -> Path:
     return path
 
 
-def seed_cleanest_window_start(series: IntensitySeries, duration_s: float, count: int | None = None) -> float:
+def seed_cleanest_window_start(
+    series: IntensitySeries, duration_s: float, count: int | None = None
+) -> float:
     """cleanshift 0.1's O(n²) ``find_cleanest_window`` over the whole series.
 
     ``count`` limits the candidate starts to the first ``count`` points (each still rescans
@@ -86,7 +88,9 @@ def window_mean(series: IntensitySeries, start: float, duration_s: float) -> flo
     return integral / duration_s
 
 
-def brute_force_scan(series: IntensitySeries, lo: float, hi: float, duration_s: float) -> tuple[float, float]:
+def brute_force_scan(
+    series: IntensitySeries, lo: float, hi: float, duration_s: float
+) -> tuple[float, float]:
     """(start, mean) of the cleanest window starting in ``[lo, hi]``; earliest start on ties.
 
     Tries ``lo``, ``hi``, every boundary b and every b - duration inside (the only places a
@@ -107,5 +111,7 @@ def brute_force_scan(series: IntensitySeries, lo: float, hi: float, duration_s: 
 def window_argmin_rule(forecast: IntensitySeries, job: JobSpec, now: datetime) -> datetime:
     """Plain window argmin: the brute-force cleanest window on the forecast, no policy."""
     earliest, latest = job.bounds(now)
-    start, _ = brute_force_scan(forecast, to_epoch(earliest), to_epoch(latest), job.duration.total_seconds())
+    start, _ = brute_force_scan(
+        forecast, to_epoch(earliest), to_epoch(latest), job.duration.total_seconds()
+    )
     return from_epoch(start)

@@ -17,9 +17,9 @@ import math
 import random
 import re
 from bisect import bisect_right
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from typing import Callable, Iterator
 
 from .errors import ConfigurationError
 from .job import JobSpec
@@ -69,16 +69,23 @@ class JobPattern:
 
     @classmethod
     def create(
-        cls, release: time | str, duration: timedelta | str | float, max_delay: timedelta | str | float
+        cls,
+        release: time | str,
+        duration: timedelta | str | float,
+        max_delay: timedelta | str | float,
     ) -> JobPattern:
         """Build from user-facing values: ``release="01:00"``, ``duration="2h"``, ``max_delay="8h"``."""
         if isinstance(release, str):
             match = re.fullmatch(r"(\d{1,2}):(\d{2})", release.strip())
             if not match or int(match[1]) > 23 or int(match[2]) > 59:
-                raise ConfigurationError(f"release={release!r} is not a UTC time of day; use HH:MM, e.g. '01:00'")
+                raise ConfigurationError(
+                    f"release={release!r} is not a UTC time of day; use HH:MM, e.g. '01:00'"
+                )
             release = time(int(match[1]), int(match[2]))
         if not isinstance(release, time):
-            raise ConfigurationError(f"release must be a time of day such as '01:00', got {release!r}")
+            raise ConfigurationError(
+                f"release must be a time of day such as '01:00', got {release!r}"
+            )
         duration = parse_duration(duration, "duration")
         max_delay = parse_duration(max_delay, "max_delay")
         return cls(release=release, duration=duration, max_delay=max_delay)
@@ -116,7 +123,9 @@ class ForecastModel:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.error) and self.error >= 0):
-            raise ConfigurationError(f"forecast error must be a fraction ≥ 0 (0.05 = 5%), got {self.error!r}")
+            raise ConfigurationError(
+                f"forecast error must be a fraction ≥ 0 (0.05 = 5%), got {self.error!r}"
+            )
 
     def apply(self, truth: IntensitySeries) -> IntensitySeries:
         if self.error == 0:
@@ -214,18 +223,25 @@ def backtest(
     """Replay ``pattern`` over ``truth`` with ``rule`` deciding on ``forecast`` of it.
 
     ``forecast`` is a :class:`ForecastModel` (default: perfect foresight) or a ready series,
-    e.g. an archive of real forecasts, or one noisy draw reused across many patterns. Each day the rule sees the forecast from the release to the end of the job's horizon
-    (``release + max_delay + duration``); a start outside ``[release, release + max_delay]``
-    is refused, because a rule that breaks the deadline cannot be credited with its savings.
+    e.g. an archive of real forecasts, or one noisy draw reused across many patterns. Each day
+    the rule sees the forecast from the release to the end of the job's horizon (``release +
+    max_delay + duration``); a start outside ``[release, release + max_delay]`` is refused,
+    because a rule that breaks the deadline cannot be credited with its savings.
     """
     if not len(truth):
         raise ConfigurationError("the measured series is empty")
-    seen = forecast if isinstance(forecast, IntensitySeries) else (forecast or ForecastModel()).apply(truth)
+    seen = (
+        forecast
+        if isinstance(forecast, IntensitySeries)
+        else (forecast or ForecastModel()).apply(truth)
+    )
     d = pattern.duration.total_seconds()
     outcomes = []
     for release in pattern.releases(truth):
         latest = release + pattern.max_delay
-        job = JobSpec(duration=pattern.duration, max_delay=pattern.max_delay, earliest_start=release)
+        job = JobSpec(
+            duration=pattern.duration, max_delay=pattern.max_delay, earliest_start=release
+        )
         start = rule(seen.between(release, latest + pattern.duration), job, release)
         if not release <= start <= latest:
             raise ConfigurationError(

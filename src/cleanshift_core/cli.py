@@ -21,9 +21,10 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Awaitable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any, Awaitable, List, Optional, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -75,18 +76,30 @@ _PROVIDERS_HELP = (
     "so providers registered later work too); 'electricitymap' is accepted for electricitymaps."
 )
 ProviderOpt = Annotated[str, typer.Option("--provider", help=_PROVIDERS_HELP)]
-RegionOpt = Annotated[Optional[str], typer.Option("--region", help="Grid region, e.g. DE, GB, CAISO_NORTH.")]
-_SECRET_ENV_HELP = "or env CLEANSHIFT_<PROVIDER>_<OPTION>, e.g. CLEANSHIFT_ELECTRICITYMAPS_API_KEY"
-ApiKeyOpt = Annotated[Optional[str], typer.Option("--api-key", help=f"API key (Electricity Maps); {_SECRET_ENV_HELP}.")]
-ZoneOpt = Annotated[Optional[str], typer.Option("--zone", help="Zone; overrides --region (Electricity Maps).")]
-UsernameOpt = Annotated[Optional[str], typer.Option("--username", help="Username (WattTime).")]
-PasswordOpt = Annotated[
-    Optional[str], typer.Option("--password", help="Password (WattTime); or env CLEANSHIFT_WATTTIME_PASSWORD.")
+RegionOpt = Annotated[
+    str | None, typer.Option("--region", help="Grid region, e.g. DE, GB, CAISO_NORTH.")
 ]
-PathOpt = Annotated[Optional[Path], typer.Option("--path", help="CSV or JSON series for --provider file.")]
-ReplayOpt = Annotated[bool, typer.Option("--replay", help="Map the file onto the present, as a live forecast.")]
+_SECRET_ENV_HELP = "or env CLEANSHIFT_<PROVIDER>_<OPTION>, e.g. CLEANSHIFT_ELECTRICITYMAPS_API_KEY"
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option("--api-key", help=f"API key (Electricity Maps); {_SECRET_ENV_HELP}."),
+]
+ZoneOpt = Annotated[
+    str | None, typer.Option("--zone", help="Zone; overrides --region (Electricity Maps).")
+]
+UsernameOpt = Annotated[str | None, typer.Option("--username", help="Username (WattTime).")]
+PasswordOpt = Annotated[
+    str | None,
+    typer.Option("--password", help="Password (WattTime); or env CLEANSHIFT_WATTTIME_PASSWORD."),
+]
+PathOpt = Annotated[
+    Path | None, typer.Option("--path", help="CSV or JSON series for --provider file.")
+]
+ReplayOpt = Annotated[
+    bool, typer.Option("--replay", help="Map the file onto the present, as a live forecast.")
+]
 OptionOpt = Annotated[
-    Optional[List[str]],
+    list[str] | None,
     typer.Option(
         "--option",
         "-o",
@@ -94,23 +107,36 @@ OptionOpt = Annotated[
     ),
 ]
 SpeedupOpt = Annotated[
-    Optional[float], typer.Option("--speedup", help="Time compression for a replayed file or the mock (demos).")
+    float | None,
+    typer.Option("--speedup", help="Time compression for a replayed file or the mock (demos)."),
 ]
-DurationOpt = Annotated[str, typer.Option("--duration", help="How long the job runs, e.g. 2h, 30m, 1h30m.")]
-MaxDelayOpt = Annotated[str, typer.Option("--max-delay", help="Latest start, relative to now, e.g. 24h.")]
+DurationOpt = Annotated[
+    str, typer.Option("--duration", help="How long the job runs, e.g. 2h, 30m, 1h30m.")
+]
+MaxDelayOpt = Annotated[
+    str, typer.Option("--max-delay", help="Latest start, relative to now, e.g. 24h.")
+]
 FinishByOpt = Annotated[
-    Optional[str], typer.Option("--finish-by", help="Latest finish, ISO time with offset, e.g. 2026-01-02T06:00Z.")
+    str | None,
+    typer.Option(
+        "--finish-by", help="Latest finish, ISO time with offset, e.g. 2026-01-02T06:00Z."
+    ),
 ]
 PolicyOpt = Annotated[Policy, typer.Option("--policy", help="How to pick the start.")]
 MaxIntensityOpt = Annotated[
-    Optional[float], typer.Option("--max-intensity", help="Limit in gCO2eq/kWh for threshold-type policies.")
+    float | None,
+    typer.Option("--max-intensity", help="Limit in gCO2eq/kWh for threshold-type policies."),
 ]
-MinSavingsOpt = Annotated[float, typer.Option("--min-savings-pct", help="Do not wait for a smaller gain (%).")]
+MinSavingsOpt = Annotated[
+    float, typer.Option("--min-savings-pct", help="Do not wait for a smaller gain (%).")
+]
 OnErrorOpt = Annotated[
-    OnProviderError, typer.Option("--on-provider-error", help="What to do when no provider can answer.")
+    OnProviderError,
+    typer.Option("--on-provider-error", help="What to do when no provider can answer."),
 ]
 NowOpt = Annotated[
-    Optional[str], typer.Option("--now", help="Plan as of this ISO instant instead of the clock (past files).")
+    str | None,
+    typer.Option("--now", help="Plan as of this ISO instant instead of the clock (past files)."),
 ]
 
 
@@ -138,7 +164,9 @@ def _provider(
     if name not in kinds:
         raise ConfigurationError(f"unknown provider {kind!r}; choose one of {', '.join(kinds)}")
     if name == "file" and path is None:
-        raise ConfigurationError("--provider file needs --path FILE (a CSV or JSON intensity series)")
+        raise ConfigurationError(
+            "--provider file needs --path FILE (a CSV or JSON intensity series)"
+        )
     options: dict[str, Any] = {}
     if zone or region:
         options["region"] = zone or region
@@ -155,7 +183,9 @@ def _provider(
         options["speedup"] = speedup
     for item in extra or []:
         if "=" not in item:
-            raise ConfigurationError(f"--option {item!r} needs the form KEY=VALUE, e.g. -o lat=52.5")
+            raise ConfigurationError(
+                f"--option {item!r} needs the form KEY=VALUE, e.g. -o lat=52.5"
+            )
         options.update(ProviderSpec.parse(f"{name}:{item}").options)
     return build_provider(ProviderSpec(name, options))
 
@@ -168,9 +198,14 @@ def _job(duration: str, max_delay: str | None, finish_by: str | None) -> JobSpec
     )
 
 
-def _rules(policy: Policy, max_intensity: float | None, min_savings_pct: float, on_error: OnProviderError) -> SchedulingRules:
+def _rules(
+    policy: Policy, max_intensity: float | None, min_savings_pct: float, on_error: OnProviderError
+) -> SchedulingRules:
     return SchedulingRules(
-        policy=policy, max_intensity=max_intensity, min_savings_pct=min_savings_pct, on_provider_error=on_error
+        policy=policy,
+        max_intensity=max_intensity,
+        min_savings_pct=min_savings_pct,
+        on_provider_error=on_error,
     )
 
 
@@ -178,9 +213,13 @@ def _instant(text: str, flag: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigurationError(f"{flag} {text!r} is not an ISO time; e.g. 2026-01-02T06:00Z") from None
+        raise ConfigurationError(
+            f"{flag} {text!r} is not an ISO time; e.g. 2026-01-02T06:00Z"
+        ) from None
     if value.tzinfo is None:
-        raise ConfigurationError(f"{flag} {text!r} has no UTC offset; add one, e.g. {text}Z or {text}+01:00")
+        raise ConfigurationError(
+            f"{flag} {text!r} has no UTC offset; add one, e.g. {text}Z or {text}+01:00"
+        )
     return value.astimezone(timezone.utc)
 
 
@@ -227,14 +266,18 @@ def schedule(
     min_savings_pct: MinSavingsOpt = 0.0,
     on_provider_error: OnErrorOpt = OnProviderError.RUN_NOW,
     now: NowOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Kept from cleanshift 0.1; schedule only prints.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Kept from cleanshift 0.1; schedule only prints.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the Plan as JSON.")] = False,
 ) -> None:
     """Print the recommended start time (cleanshift 0.1's command, same flags and output)."""
     job = _job(duration, max_delay, finish_by)
     rules = _rules(policy, max_intensity, min_savings_pct, on_provider_error)
     clock = _clock(now)
-    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup, option)
+    source = _provider(
+        provider, region, api_key, zone, username, password, path, replay, speedup, option
+    )
     plan = _run(plan_job(source, job, rules, clock), source)
     if as_json:
         typer.echo(plan.model_dump_json(indent=2))
@@ -250,7 +293,9 @@ def schedule(
         typer.echo("Delay             : now (already in a clean window)")
     else:
         typer.echo(f"Delay             : {format_duration(delay)} from now")
-    typer.echo(f"Expected intensity: {_g(plan.expected_intensity)} (now: {_g(plan.immediate_intensity)})")
+    typer.echo(
+        f"Expected intensity: {_g(plan.expected_intensity)} (now: {_g(plan.immediate_intensity)})"
+    )
     if plan.expected_savings_pct is not None:
         typer.echo(f"Expected savings  : {plan.expected_savings_pct:.1f}%")
     typer.echo(f"Reason            : {plan.reason}")
@@ -276,7 +321,9 @@ def forecast(
     max_intensity: MaxIntensityOpt = None,
     min_savings_pct: MinSavingsOpt = 0.0,
     now: NowOpt = None,
-    chart: Annotated[bool, typer.Option("--chart/--no-chart", help="Draw the terminal chart.")] = True,
+    chart: Annotated[
+        bool, typer.Option("--chart/--no-chart", help="Draw the terminal chart.")
+    ] = True,
     width: Annotated[int, typer.Option("--width", min=40, help="Chart width in characters.")] = 100,
     height: Annotated[int, typer.Option("--height", min=10, help="Chart height in lines.")] = 20,
 ) -> None:
@@ -284,10 +331,14 @@ def forecast(
     job = _job(duration, max_delay, finish_by)
     rules = _rules(policy, max_intensity, min_savings_pct, OnProviderError.FAIL)
     clock = _clock(now)
-    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup, option)
+    source = _provider(
+        provider, region, api_key, zone, username, password, path, replay, speedup, option
+    )
     plan = _run(plan_job(source, job, rules, clock), source)
     console = Console(highlight=False)
-    table = Table(title=f"{plan.provider} {plan.region} forecast ({plan.signal.value if plan.signal else ''})")
+    table = Table(
+        title=f"{plan.provider} {plan.region} forecast ({plan.signal.value if plan.signal else ''})"
+    )
     table.add_column("start (UTC)")
     table.add_column("end (UTC)")
     table.add_column("gCO2eq/kWh", justify="right")
@@ -365,9 +416,12 @@ def _chart(plan: Plan, width: int, height: int, color: bool) -> str:
 # ---------------------------------------------------------------------------- check
 @app.command()
 def check(
-    max_intensity: Annotated[float, typer.Option("--max-intensity", help="Pass at or under this gCO2eq/kWh.")],
+    max_intensity: Annotated[
+        float, typer.Option("--max-intensity", help="Pass at or under this gCO2eq/kWh.")
+    ],
     duration: Annotated[
-        Optional[str], typer.Option("--duration", help="Judge the window of this length starting now.")
+        str | None,
+        typer.Option("--duration", help="Judge the window of this length starting now."),
     ] = None,
     region: RegionOpt = None,
     provider: ProviderOpt = "mock",
@@ -383,15 +437,20 @@ def check(
 ) -> None:
     """Exit 0 if the grid is at or under --max-intensity now, 1 if above (cron, CI, init containers)."""
     if not (math.isfinite(max_intensity) and max_intensity > 0):
-        raise ConfigurationError(f"--max-intensity must be a positive number, got {max_intensity:g}")
+        raise ConfigurationError(
+            f"--max-intensity must be a positive number, got {max_intensity:g}"
+        )
     span = parse_duration(duration, "--duration") if duration else None
     clock = _clock(now)
-    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup, option)
+    source = _provider(
+        provider, region, api_key, zone, username, password, path, replay, speedup, option
+    )
     value, what = _run(_intensity_now(source, clock, span), source)
     ok = value <= max_intensity
     verdict = "clean" if ok else "dirty"
     sign = "≤" if ok else ">"
-    typer.echo(f"{verdict}: {what} {value:.0f} gCO2eq/kWh {sign} {max_intensity:g} ({source.name} {source.region})")
+    where = f"{source.name} {source.region}"
+    typer.echo(f"{verdict}: {what} {value:.0f} gCO2eq/kWh {sign} {max_intensity:g} ({where})")
     raise typer.Exit(0 if ok else 1)
 
 
@@ -411,14 +470,20 @@ async def _intensity_now(
             f"{source.name} has no data for all of {now.isoformat()} + {format_duration(span)}; "
             "shorten --duration or use another provider"
         )
-    label = "intensity at" if span == timedelta(seconds=1) else f"mean of the next {format_duration(span)} from"
+    label = (
+        "intensity at"
+        if span == timedelta(seconds=1)
+        else f"mean of the next {format_duration(span)} from"
+    )
     return mean, f"{label} {now.isoformat(timespec='minutes')}:"
 
 
 # ---------------------------------------------------------------------------- wait
 @app.command(context_settings={"allow_interspersed_args": False})
 def wait(
-    command: Annotated[List[str], typer.Argument(help="The command to run, after --.", show_default=False)],
+    command: Annotated[
+        list[str], typer.Argument(help="The command to run, after --.", show_default=False)
+    ],
     duration: DurationOpt = "1h",
     max_delay: MaxDelayOpt = "6h",
     finish_by: FinishByOpt = None,
@@ -436,14 +501,20 @@ def wait(
     max_intensity: MaxIntensityOpt = None,
     min_savings_pct: MinSavingsOpt = 0.0,
     on_provider_error: OnErrorOpt = OnProviderError.RUN_NOW,
-    power_kw: Annotated[Optional[float], typer.Option("--power-kw", help="Average draw, for grams.")] = None,
+    power_kw: Annotated[
+        float | None, typer.Option("--power-kw", help="Average draw, for grams.")
+    ] = None,
     poll_interval: Annotated[
-        float, typer.Option("--poll-interval", help="Seconds between intensity checks for halt_if_dirty.")
+        float,
+        typer.Option("--poll-interval", help="Seconds between intensity checks for halt_if_dirty."),
     ] = 300.0,
     replan_every: Annotated[
-        Optional[str], typer.Option("--replan-every", help="Re-read the forecast this often while waiting.")
+        str | None,
+        typer.Option("--replan-every", help="Re-read the forecast this often while waiting."),
     ] = None,
-    receipt_path: Annotated[Optional[Path], typer.Option("--receipt", help="Also write the receipt as JSON.")] = None,
+    receipt_path: Annotated[
+        Path | None, typer.Option("--receipt", help="Also write the receipt as JSON.")
+    ] = None,
 ) -> None:
     """Wait for the cleanest window, run COMMAND, print the receipt; exits with COMMAND's code.
 
@@ -455,18 +526,27 @@ def wait(
         # Found out now, not after waiting hours for the window.
         raise ConfigurationError(f"cannot run {command[0]!r}: not found or not executable")
     if power_kw is not None and not (math.isfinite(power_kw) and power_kw > 0):
-        raise ConfigurationError(f"--power-kw must be a positive number of kilowatts, got {power_kw:g}")
+        raise ConfigurationError(
+            f"--power-kw must be a positive number of kilowatts, got {power_kw:g}"
+        )
     if not (math.isfinite(poll_interval) and poll_interval > 0):
-        raise ConfigurationError(f"--poll-interval must be a positive number of seconds, got {poll_interval:g}")
+        raise ConfigurationError(
+            f"--poll-interval must be a positive number of seconds, got {poll_interval:g}"
+        )
     job = _job(duration, max_delay, finish_by)
     rules = _rules(policy, max_intensity, min_savings_pct, on_provider_error)
     if rules.policy is Policy.HALT_IF_DIRTY:
         require_posix()
     replan = parse_duration(replan_every, "--replan-every") if replan_every else None
-    source = _provider(provider, region, api_key, zone, username, password, path, replay, speedup, option)
+    source = _provider(
+        provider, region, api_key, zone, username, password, path, replay, speedup, option
+    )
     try:
         code, receipt = _run(
-            _wait_and_run(source, job, rules, command, power_kw, poll_interval, replan, SYSTEM_CLOCK), source
+            _wait_and_run(
+                source, job, rules, command, power_kw, poll_interval, replan, SYSTEM_CLOCK
+            ),
+            source,
         )
     except KeyboardInterrupt:
         _err().print("cancelled: the command did not run to completion", markup=False)
@@ -555,12 +635,21 @@ async def _wait_with_progress(
             err.print(f"Window moved to {new.start.isoformat()}: {new.reason}")
 
         return await wait_for_window(
-            source, plan, rules, replan_interval=replan, clock=clock, sleep=ticking_sleep, on_replan=moved
+            source,
+            plan,
+            rules,
+            replan_interval=replan,
+            clock=clock,
+            sleep=ticking_sleep,
+            on_replan=moved,
         )
 
 
 def _print_receipt(receipt: CarbonReceipt, code: int) -> None:
-    table = Table(title="carbon receipt" + (" (estimate)" if receipt.is_estimate else ""), show_header=False)
+    basis = receipt.intensity_basis.value if receipt.intensity_basis else "no data"
+    table = Table(
+        title="carbon receipt" + (" (estimate)" if receipt.is_estimate else ""), show_header=False
+    )
     table.add_column("field")
     table.add_column("value")
     rows = [
@@ -568,13 +657,27 @@ def _print_receipt(receipt: CarbonReceipt, code: int) -> None:
         ("ran", f"{receipt.ran_at.isoformat()} → {receipt.finished_at.isoformat()}"),
         ("delay", format_duration(timedelta(seconds=receipt.delay_seconds))),
         ("ran for", format_duration(timedelta(seconds=receipt.duration_seconds))),
-        ("paused", f"{len(receipt.run_intervals) - 1} time(s)" if len(receipt.run_intervals) > 1 else "no"),
-        ("intensity", f"{_g(receipt.avg_intensity_gco2_per_kwh)} ({receipt.intensity_basis.value if receipt.intensity_basis else 'no data'})"),
+        (
+            "paused",
+            f"{len(receipt.run_intervals) - 1} time(s)" if len(receipt.run_intervals) > 1 else "no",
+        ),
+        (
+            "intensity",
+            f"{_g(receipt.avg_intensity_gco2_per_kwh)} ({basis})",
+        ),
         ("if run at once", _g(receipt.counterfactual_avg_intensity)),
-        ("saved", "unknown" if receipt.estimated_savings_pct is None else f"{receipt.estimated_savings_pct:.1f}%"),
+        (
+            "saved",
+            "unknown"
+            if receipt.estimated_savings_pct is None
+            else f"{receipt.estimated_savings_pct:.1f}%",
+        ),
     ]
     if receipt.emitted_g is not None:
-        rows += [("emitted", f"{receipt.emitted_g:.1f} g"), ("avoided", f"{receipt.avoided_g:.1f} g")]
+        rows += [
+            ("emitted", f"{receipt.emitted_g:.1f} g"),
+            ("avoided", f"{receipt.avoided_g:.1f} g"),
+        ]
     rows += [("provider", f"{receipt.provider} {receipt.region}"), ("exit code", str(code))]
     for name, value in rows:
         table.add_row(name, value)
@@ -584,18 +687,28 @@ def _print_receipt(receipt: CarbonReceipt, code: int) -> None:
 # ---------------------------------------------------------------------------- backtest
 @app.command(name="backtest")
 def backtest_command(
-    file: Annotated[Path, typer.Argument(help="Measured series: CSV 'Time,Carbon Intensity' (naive = UTC) or JSON.")],
-    release: Annotated[str, typer.Option("--release", help="Daily release time, HH:MM UTC.")] = "01:00",
+    file: Annotated[
+        Path,
+        typer.Argument(help="Measured series: CSV 'Time,Carbon Intensity' (naive = UTC) or JSON."),
+    ],
+    release: Annotated[
+        str, typer.Option("--release", help="Daily release time, HH:MM UTC.")
+    ] = "01:00",
     duration: DurationOpt = "1h",
-    max_delay: Annotated[str, typer.Option("--max-delay", "--window", help="How long after release it may start.")] = "8h",
+    max_delay: Annotated[
+        str, typer.Option("--max-delay", "--window", help="How long after release it may start.")
+    ] = "8h",
     policy: PolicyOpt = Policy.MIN_CARBON,
     max_intensity: MaxIntensityOpt = None,
     min_savings_pct: MinSavingsOpt = 0.0,
     noise: Annotated[
-        float, typer.Option("--noise", help="Forecast error as a fraction of mean intensity (0.05 = 5%).")
+        float,
+        typer.Option("--noise", help="Forecast error as a fraction of mean intensity (0.05 = 5%)."),
     ] = 0.0,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Noise draws to average over.")] = 10,
-    repair: Annotated[bool, typer.Option("--repair", help="Repair unsorted/duplicate/short-gapped files.")] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Repair unsorted/duplicate/short-gapped files.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Replay a daily job over a historical series: savings vs running at once and vs the optimum."""
@@ -607,7 +720,9 @@ def backtest_command(
     pattern = JobPattern.create(release, duration, max_delay)
     rules = _rules(policy, max_intensity, min_savings_pct, OnProviderError.FAIL)
     truth = read_series_file(file, region=file.stem, repair=repair)
-    models = [ForecastModel()] if noise == 0 else [ForecastModel(noise, seed) for seed in range(seeds)]
+    models = (
+        [ForecastModel()] if noise == 0 else [ForecastModel(noise, seed) for seed in range(seeds)]
+    )
     runs = [backtest(truth, pattern, policy_rule(rules), model) for model in models]
     baseline = backtest(truth, pattern, run_immediately)
     saved = sum(r.saved_pct for r in runs) / len(runs)
@@ -633,7 +748,11 @@ def backtest_command(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    forecast_label = "perfect forecast" if noise == 0 else f"forecast noise {noise:.0%}, mean of {len(runs)} seeds"
+    forecast_label = (
+        "perfect forecast"
+        if noise == 0
+        else f"forecast noise {noise:.0%}, mean of {len(runs)} seeds"
+    )
     table = Table(
         title=f"{file.name}: {first.jobs} jobs released daily at {release} UTC, "
         f"{format_duration(pattern.duration)} long, may start within {format_duration(pattern.max_delay)}",
@@ -650,7 +769,9 @@ def backtest_command(
         f"{saved:.1f}%",
         "n/a" if captured_mean is None else f"{captured_mean:.0%}",
     )
-    table.add_row("perfect foresight", f"{first.mean_optimal:.1f}", f"{first.optimal_saved_pct:.1f}%", "100%")
+    table.add_row(
+        "perfect foresight", f"{first.mean_optimal:.1f}", f"{first.optimal_saved_pct:.1f}%", "100%"
+    )
     Console(highlight=False).print(table)
 
 

@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cleanshift_core import ConfigurationError, IntensityPoint, IntensitySeries, SchedulingRules
-from cleanshift_core.backtest import ForecastModel, JobPattern, backtest, policy_rule, run_immediately
+from cleanshift_core.backtest import (
+    ForecastModel,
+    JobPattern,
+    backtest,
+    policy_rule,
+    run_immediately,
+)
 
 from .conftest import hourly
 
@@ -103,7 +109,9 @@ def test_the_optimum_matches_brute_force(values, minutes, duration_min, delay_mi
     d = duration_min * 60.0
     for o in result.outcomes:
         # Every start on a one-minute grid (all boundaries are whole minutes).
-        brute = min(direct_mean(truth, o.release + timedelta(minutes=k), d) for k in range(delay_min + 1))
+        brute = min(
+            direct_mean(truth, o.release + timedelta(minutes=k), d) for k in range(delay_min + 1)
+        )
         assert o.optimal == pytest.approx(brute, rel=1e-9, abs=1e-9)
         assert o.optimal_start <= o.release + pattern.max_delay
 
@@ -123,7 +131,9 @@ def test_noise_is_reproducible_scaled_and_never_negative():
 
 
 def test_noise_makes_a_rule_miss_sometimes_but_the_optimum_is_unchanged():
-    truth = hourly([300.0 - 150 * ((h % 24) in (3, 4)) + (h % 7) for h in range(24 * 20)], start=DAY0)
+    truth = hourly(
+        [300.0 - 150 * ((h % 24) in (3, 4)) + (h % 7) for h in range(24 * 20)], start=DAY0
+    )
     pattern = JobPattern.create("01:00", "1h", "6h")
     perfect = backtest(truth, pattern, policy_rule())
     noisy = backtest(truth, pattern, policy_rule(), ForecastModel(error=0.4, seed=3))
@@ -190,8 +200,15 @@ def test_bad_noise_is_refused():
 
 def test_point_durations_are_respected():
     # 15-minute points: a 30-minute job straddling two points is charged their time-weighted mean.
-    points = [IntensityPoint(DAY0 + timedelta(minutes=15 * i), timedelta(minutes=15), float(100 + 10 * (i % 8))) for i in range(400)]
-    truth = IntensitySeries.from_points(points, signal="average/lifecycle", provider="t", region="t")
+    points = [
+        IntensityPoint(
+            DAY0 + timedelta(minutes=15 * i), timedelta(minutes=15), float(100 + 10 * (i % 8))
+        )
+        for i in range(400)
+    ]
+    truth = IntensitySeries.from_points(
+        points, signal="average/lifecycle", provider="t", region="t"
+    )
     result = backtest(truth, JobPattern.create("01:05", "30m", "0h"), run_immediately)
     for o in result.outcomes:
         assert o.actual == pytest.approx(direct_mean(truth, o.release, 1800))

@@ -32,7 +32,10 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 def write_csv(path: Path, values: list[float], start: datetime, minutes: int = 60) -> Path:
     rows = ["Time,Carbon Intensity"]
-    rows += [f"{(start + timedelta(minutes=minutes * i)).strftime('%Y-%m-%d %H:%M:%S')},{v}" for i, v in enumerate(values)]
+    rows += [
+        f"{(start + timedelta(minutes=minutes * i)).strftime('%Y-%m-%d %H:%M:%S')},{v}"
+        for i, v in enumerate(values)
+    ]
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -60,7 +63,19 @@ def test_schedule_prints_the_seed_lines_and_the_trough(capsys):
 
 
 def test_schedule_json_is_a_plan(capsys):
-    code, out, _ = cli(capsys, "schedule", "--json", "--duration", "2h", "--max-delay", "12h", "--now", NOW, "--region", "X")
+    code, out, _ = cli(
+        capsys,
+        "schedule",
+        "--json",
+        "--duration",
+        "2h",
+        "--max-delay",
+        "12h",
+        "--now",
+        NOW,
+        "--region",
+        "X",
+    )
     assert code == 0
     plan = Plan.model_validate_json(out)
     assert plan.region == "X"
@@ -71,8 +86,19 @@ def test_schedule_json_is_a_plan(capsys):
 
 def test_schedule_finish_by_and_policy_flags(capsys):
     code, out, _ = cli(
-        capsys, "schedule", "--json", "--now", NOW, "--duration", "1h",
-        "--finish-by", "2026-03-02T18:00:00+00:00", "--policy", "threshold", "--max-intensity", "420",
+        capsys,
+        "schedule",
+        "--json",
+        "--now",
+        NOW,
+        "--duration",
+        "1h",
+        "--finish-by",
+        "2026-03-02T18:00:00+00:00",
+        "--policy",
+        "threshold",
+        "--max-intensity",
+        "420",
     )
     assert code == 0
     plan = Plan.model_validate_json(out)
@@ -82,16 +108,38 @@ def test_schedule_finish_by_and_policy_flags(capsys):
 
 
 def test_schedule_min_savings_guard_runs_now(capsys):
-    code, out, _ = cli(capsys, "schedule", "--json", "--now", "2026-03-02T02:00:00Z", "--max-delay", "3h", "--min-savings-pct", "50")
+    code, out, _ = cli(
+        capsys,
+        "schedule",
+        "--json",
+        "--now",
+        "2026-03-02T02:00:00Z",
+        "--max-delay",
+        "3h",
+        "--min-savings-pct",
+        "50",
+    )
     plan = Plan.model_validate_json(out)
     assert code == 0 and plan.start == plan.earliest_start and "min_savings_pct" in plan.reason
 
 
 def test_schedule_file_provider_on_a_past_file(capsys, tmp_path):
-    f = write_csv(tmp_path / "grid.csv", [300, 250, 90, 95, 280, 300, 310, 320], datetime(2020, 6, 1))
+    f = write_csv(
+        tmp_path / "grid.csv", [300, 250, 90, 95, 280, 300, 310, 320], datetime(2020, 6, 1)
+    )
     code, out, _ = cli(
-        capsys, "schedule", "--provider", "file", "--path", str(f), "--duration", "2h", "--max-delay", "5h",
-        "--now", "2020-06-01T00:00:00Z",
+        capsys,
+        "schedule",
+        "--provider",
+        "file",
+        "--path",
+        str(f),
+        "--duration",
+        "2h",
+        "--max-delay",
+        "5h",
+        "--now",
+        "2020-06-01T00:00:00Z",
     )
     assert code == 0
     assert "Recommended start : 2020-06-01T02:00:00+00:00" in out
@@ -99,7 +147,19 @@ def test_schedule_file_provider_on_a_past_file(capsys, tmp_path):
 
 def test_schedule_replayed_file_behaves_like_a_live_forecast(capsys, tmp_path):
     f = write_csv(tmp_path / "grid.csv", [300.0] * 24 + [300.0] * 24, datetime(2020, 6, 1))
-    code, out, _ = cli(capsys, "schedule", "--provider", "file", "--path", str(f), "--replay", "--duration", "1h", "--max-delay", "2h")
+    code, out, _ = cli(
+        capsys,
+        "schedule",
+        "--provider",
+        "file",
+        "--path",
+        str(f),
+        "--replay",
+        "--duration",
+        "1h",
+        "--max-delay",
+        "2h",
+    )
     assert code == 0 and "Recommended start : " in out and "Delay             : now" in out
 
 
@@ -140,8 +200,30 @@ def test_secrets_never_echo(capsys):
     canary = "CANARY-s3cr3t-7f1e"
     runs = [
         ["schedule", "--provider", "mock", "--api-key", canary],
-        ["schedule", "--provider", "electricitymaps", "--api-key", canary, "--region", "DE", "-o", "base_url=notaurl"],
-        ["check", "--max-intensity", "100", "--provider", "watttime", "--username", "u", "--password", canary, "-o", "timeout=-1"],
+        [
+            "schedule",
+            "--provider",
+            "electricitymaps",
+            "--api-key",
+            canary,
+            "--region",
+            "DE",
+            "-o",
+            "base_url=notaurl",
+        ],
+        [
+            "check",
+            "--max-intensity",
+            "100",
+            "--provider",
+            "watttime",
+            "--username",
+            "u",
+            "--password",
+            canary,
+            "-o",
+            "timeout=-1",
+        ],
         ["schedule", "--provider", "mock", "-o", f"password={canary}"],
     ]
     for args in runs:
@@ -156,7 +238,16 @@ def test_credentials_from_the_environment_reach_only_their_provider(capsys, monk
     # Another provider ignores it (the mock takes no key and would refuse one)...
     assert cli(capsys, "schedule", "--now", NOW)[0] == 0
     # ...while electricitymaps gets it: no "needs api_key" error, a bad base_url one instead.
-    code, out, err = cli(capsys, "schedule", "--provider", "electricitymaps", "--region", "DE", "-o", "base_url=notaurl")
+    code, out, err = cli(
+        capsys,
+        "schedule",
+        "--provider",
+        "electricitymaps",
+        "--region",
+        "DE",
+        "-o",
+        "base_url=notaurl",
+    )
     assert code == 2 and "api_key" not in err and canary not in out + err
 
 
@@ -169,7 +260,9 @@ def test_help_lists_the_commands(capsys):
 
 # ---------------------------------------------------------------------------- forecast
 def test_forecast_table_marks_the_window(capsys):
-    code, out, _ = cli(capsys, "forecast", "--now", NOW, "--duration", "3h", "--max-delay", "24h", "--no-chart")
+    code, out, _ = cli(
+        capsys, "forecast", "--now", NOW, "--duration", "3h", "--max-delay", "24h", "--no-chart"
+    )
     assert code == 0
     marked = [line for line in out.splitlines() if "◀ window" in line]
     assert len(marked) == 3
@@ -178,7 +271,20 @@ def test_forecast_table_marks_the_window(capsys):
 
 
 def test_forecast_draws_a_chart_with_the_window(capsys):
-    code, out, _ = cli(capsys, "forecast", "--now", NOW, "--duration", "2h", "--max-delay", "20h", "--width", "60", "--height", "14")
+    code, out, _ = cli(
+        capsys,
+        "forecast",
+        "--now",
+        NOW,
+        "--duration",
+        "2h",
+        "--max-delay",
+        "20h",
+        "--width",
+        "60",
+        "--height",
+        "14",
+    )
     assert code == 0
     assert "chosen window" in out and "hours from now" in out
     assert "█" in out  # the window's solid line
@@ -186,7 +292,9 @@ def test_forecast_draws_a_chart_with_the_window(capsys):
 
 def test_forecast_refuses_a_dead_provider_instead_of_charting_nothing(capsys, tmp_path):
     f = write_csv(tmp_path / "old.csv", [100, 200, 300], datetime(2020, 1, 1))
-    assert_one_line_error(*cli(capsys, "forecast", "--provider", "file", "--path", str(f)), "no data")
+    assert_one_line_error(
+        *cli(capsys, "forecast", "--provider", "file", "--path", str(f)), "no data"
+    )
 
 
 # ---------------------------------------------------------------------------- check
@@ -202,7 +310,9 @@ def test_forecast_refuses_a_dead_provider_instead_of_charting_nothing(capsys, tm
     ],
 )
 def test_check_exit_codes(capsys, now, limit, duration, expected):
-    args = ["check", "--max-intensity", limit, "--now", now] + (["--duration", duration] if duration else [])
+    args = ["check", "--max-intensity", limit, "--now", now] + (
+        ["--duration", duration] if duration else []
+    )
     code, out, _ = cli(capsys, *args)
     assert code == expected
     assert out.startswith("clean: " if expected == 0 else "dirty: ")
@@ -216,18 +326,34 @@ def test_check_on_the_live_clock_reads_the_current_intensity(capsys):
 
 def test_check_without_data_is_an_error_not_a_pass(capsys, tmp_path):
     f = write_csv(tmp_path / "old.csv", [100, 200, 300], datetime(2020, 1, 1))
-    assert_one_line_error(*cli(capsys, "check", "--max-intensity", "500", "--provider", "file", "--path", str(f)), "old.csv")
+    assert_one_line_error(
+        *cli(capsys, "check", "--max-intensity", "500", "--provider", "file", "--path", str(f)),
+        "old.csv",
+    )
 
 
 # ---------------------------------------------------------------------------- backtest
 def grid_csv(tmp_path: Path) -> Path:
     day = [300.0] * 3 + [90.0] * 2 + [260.0] * 10 + [400.0] * 5 + [310.0] * 4
-    return write_csv(tmp_path / "grid.csv", [v + (i % 5) for i, v in enumerate(day * 8)], datetime(2020, 6, 1))
+    return write_csv(
+        tmp_path / "grid.csv", [v + (i % 5) for i, v in enumerate(day * 8)], datetime(2020, 6, 1)
+    )
 
 
 def test_backtest_json_matches_the_engine(capsys, tmp_path):
     f = grid_csv(tmp_path)
-    code, out, _ = cli(capsys, "backtest", str(f), "--release", "01:00", "--duration", "2h", "--window", "6h", "--json")
+    code, out, _ = cli(
+        capsys,
+        "backtest",
+        str(f),
+        "--release",
+        "01:00",
+        "--duration",
+        "2h",
+        "--window",
+        "6h",
+        "--json",
+    )
     assert code == 0
     summary = json.loads(out)
     truth = read_series_file(f)
@@ -237,19 +363,36 @@ def test_backtest_json_matches_the_engine(capsys, tmp_path):
     assert summary["saved_pct"] == pytest.approx(expected.saved_pct)
     assert summary["optimal_saved_pct"] == pytest.approx(expected.optimal_saved_pct)
     assert summary["captured_of_optimum"] == pytest.approx(1.0)
-    assert summary["mean_intensity_immediate"] == pytest.approx(backtest(truth, pattern, run_immediately).mean_actual)
+    assert summary["mean_intensity_immediate"] == pytest.approx(
+        backtest(truth, pattern, run_immediately).mean_actual
+    )
 
 
 def test_backtest_with_noise_averages_seeds(capsys, tmp_path):
     f = grid_csv(tmp_path)
-    code, out, _ = cli(capsys, "backtest", str(f), "--duration", "1h", "--max-delay", "8h", "--noise", "0.3", "--seeds", "4", "--json")
+    code, out, _ = cli(
+        capsys,
+        "backtest",
+        str(f),
+        "--duration",
+        "1h",
+        "--max-delay",
+        "8h",
+        "--noise",
+        "0.3",
+        "--seeds",
+        "4",
+        "--json",
+    )
     summary = json.loads(out)
     assert code == 0 and summary["seeds"] == 4
     assert summary["saved_pct"] <= summary["optimal_saved_pct"] + 1e-9
 
 
 def test_backtest_table(capsys, tmp_path):
-    code, out, _ = cli(capsys, "backtest", str(grid_csv(tmp_path)), "--duration", "2h", "--window", "4h")
+    code, out, _ = cli(
+        capsys, "backtest", str(grid_csv(tmp_path)), "--duration", "2h", "--window", "4h"
+    )
     assert code == 0
     for row in ("run at release", "min_carbon", "perfect forecast", "perfect foresight", "100%"):
         assert row in out
@@ -291,12 +434,25 @@ def replay_args(csv: Path) -> list[str]:
 
 
 def test_wait_runs_the_command_in_the_window_and_passes_its_exit_code(tmp_path):
-    csv = write_csv(tmp_path / "g.csv", [300, 300, 300, 100, 100, 300, 300, 300, 300, 300], datetime(2020, 6, 1))
+    csv = write_csv(
+        tmp_path / "g.csv", [300, 300, 300, 100, 100, 300, 300, 300, 300, 300], datetime(2020, 6, 1)
+    )
     receipt_file = tmp_path / "receipt.json"
     proc = cleanshift(
-        "wait", *replay_args(csv), "--duration", "1s", "--max-delay", "5s", "--power-kw", "2",
-        "--receipt", str(receipt_file), "--",
-        sys.executable, "-c", "import sys; print('job ran'); sys.exit(3)",
+        "wait",
+        *replay_args(csv),
+        "--duration",
+        "1s",
+        "--max-delay",
+        "5s",
+        "--power-kw",
+        "2",
+        "--receipt",
+        str(receipt_file),
+        "--",
+        sys.executable,
+        "-c",
+        "import sys; print('job ran'); sys.exit(3)",
     )
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
@@ -312,14 +468,29 @@ def test_wait_runs_the_command_in_the_window_and_passes_its_exit_code(tmp_path):
 
 
 def test_wait_halt_if_dirty_pauses_the_command_while_dirty(tmp_path):
-    csv = write_csv(tmp_path / "g.csv", [100, 500, 500, 100, 100, 100, 100, 100, 100, 100], datetime(2020, 6, 1))
+    csv = write_csv(
+        tmp_path / "g.csv", [100, 500, 500, 100, 100, 100, 100, 100, 100, 100], datetime(2020, 6, 1)
+    )
     receipt_file = tmp_path / "receipt.json"
     # About 1.6 s of work in 0.1 s steps: more than the first clean second can hold.
     work = "import time\nfor _ in range(16): time.sleep(0.1)\nprint('done')"
     proc = cleanshift(
-        "wait", *replay_args(csv), "--policy", "halt_if_dirty", "--max-intensity", "200",
-        "--poll-interval", "0.1", "--duration", "2s", "--receipt", str(receipt_file), "--",
-        sys.executable, "-c", work,
+        "wait",
+        *replay_args(csv),
+        "--policy",
+        "halt_if_dirty",
+        "--max-intensity",
+        "200",
+        "--poll-interval",
+        "0.1",
+        "--duration",
+        "2s",
+        "--receipt",
+        str(receipt_file),
+        "--",
+        sys.executable,
+        "-c",
+        work,
     )
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -335,8 +506,16 @@ def test_ctrl_c_while_waiting_cancels_cleanly(tmp_path):
     csv = write_csv(tmp_path / "g.csv", [300] * 30 + [100] * 5 + [300] * 10, datetime(2020, 6, 1))
     marker = tmp_path / "ran"
     proc = cleanshift(
-        "wait", *replay_args(csv), "--duration", "1s", "--max-delay", "40s", "--",
-        sys.executable, "-c", f"open({str(marker)!r}, 'w').close()",
+        "wait",
+        *replay_args(csv),
+        "--duration",
+        "1s",
+        "--max-delay",
+        "40s",
+        "--",
+        sys.executable,
+        "-c",
+        f"open({str(marker)!r}, 'w').close()",
     )
     assert proc.stderr is not None
     seen = []
@@ -345,7 +524,7 @@ def test_ctrl_c_while_waiting_cancels_cleanly(tmp_path):
         if line.startswith("Waiting until"):
             break
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     err = "".join(seen) + err
     assert proc.returncode == 130, err
     assert "cancelled" in err and "Traceback" not in err
@@ -360,13 +539,32 @@ def test_wait_without_a_command_or_with_a_missing_one(capsys):
 
 def test_wait_runs_now_when_the_window_is_open(capsys, tmp_path):
     flag = tmp_path / "flag"
-    code, _, err = cli(capsys, "wait", "--max-delay", "0s", "--duration", "1s", "--", sys.executable, "-c", f"open({str(flag)!r}, 'w').close()")
+    code, _, err = cli(
+        capsys,
+        "wait",
+        "--max-delay",
+        "0s",
+        "--duration",
+        "1s",
+        "--",
+        sys.executable,
+        "-c",
+        f"open({str(flag)!r}, 'w').close()",
+    )
     assert code == 0 and flag.exists()
     assert "carbon receipt" in err and "Waiting" not in err
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM"), reason="POSIX signals")
 def test_wait_reports_a_killed_command_as_128_plus_signal(capsys):
-    code, _, _ = cli(capsys, "wait", "--max-delay", "0s", "--", sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)")
+    code, _, _ = cli(
+        capsys,
+        "wait",
+        "--max-delay",
+        "0s",
+        "--",
+        sys.executable,
+        "-c",
+        "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
+    )
     assert code == 128 + signal.SIGTERM
-
