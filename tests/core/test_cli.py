@@ -52,7 +52,9 @@ def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> Non
 
 # ---------------------------------------------------------------------------- schedule
 def test_schedule_prints_the_seed_lines_and_the_trough(capsys):
-    code, out, _ = cli(capsys, "schedule", "--duration", "1h", "--max-delay", "24h", "--now", NOW)
+    code, out, _ = cli(
+        capsys, "schedule", "--duration", "1h", "--max-delay", "24h", "--now", NOW, "--dry-run"
+    )
     assert code == 0
     line = next(line for line in out.splitlines() if line.startswith("Recommended start : "))
     start = datetime.fromisoformat(line.split(" : ", 1)[1])
@@ -105,6 +107,14 @@ def test_schedule_finish_by_and_policy_flags(capsys):
     assert plan.policy == "threshold"
     assert plan.latest_start == datetime(2026, 3, 2, 17, tzinfo=timezone.utc)
     assert plan.expected_intensity <= 420
+
+
+def test_now_or_never_on_a_dirty_grid_is_a_skip_exit_1(capsys):
+    args = ["--policy", "now_or_never", "--max-intensity", "200", "--now", NOW]
+    code, out, err = cli(capsys, "schedule", *args)
+    assert code == 1 and out == ""
+    assert err.startswith("skipped:") and "Traceback" not in err
+    assert cli(capsys, "schedule", *args[:3], "500", *args[4:])[0] == 0
 
 
 def test_schedule_min_savings_guard_runs_now(capsys):
