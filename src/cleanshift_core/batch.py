@@ -179,5 +179,5 @@ def _max_overlap(placed: list[tuple[float, float]], a: float, b: float) -> int:
 
 def _peak(plans) -> int:
     intervals = [(to_epoch(p.start), to_epoch(p.start) + p.duration_seconds) for p in plans]
-    return max((_max_overlap(intervals, a, a + 1e-9) for a, _ in intervals), default=0) if intervals else 0
+    return _max_overlap(intervals, float("-inf"), float("inf"))
 

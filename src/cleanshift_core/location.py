@@ -100,7 +100,7 @@ def decide_location(
         errors = "; ".join(f"{o.location}: {o.error}" for o in options)
         raise BadSeriesError(f"no location can take the job ({errors})")
 
-    order, label, best = min(plans, key=lambda item: _rank(item, rules))
+    _, label, best = _pick(plans, rules)
     runner_up = [p for p in plans if p[1] != label]
     why = _why(label, best, runner_up, len(series_by_location))
     return best.model_copy(
@@ -176,20 +176,26 @@ def _option(label: str, series: IntensitySeries, *, error: str) -> LocationOptio
     return LocationOption(location=label, provider=series.provider, region=series.region, error=error)
 
 
-def _rank(item: tuple[int, str, Plan], rules: SchedulingRules) -> tuple:
-    """Sort key: what the policy optimises, then earlier start, then listing order.
+def _pick(plans: list[tuple[int, str, Plan]], rules: SchedulingRules) -> tuple[int, str, Plan]:
+    """The winner: what the policy optimises, then the earlier start, then listing order.
 
-    Means are compared on a grid of the planner's tie tolerance, so float noise never decides.
+    Means within the planner's tie tolerance are equal, so float noise never decides.
     """
-    order, _label, plan = item
-    mean = plan.expected_intensity if plan.expected_intensity is not None else float("inf")
-    quantum = TIE_TOLERANCE * max(1.0, abs(mean)) * 10
-    rounded = round(mean / quantum) if mean != float("inf") else float("inf")
+
+    def mean(item: tuple[int, str, Plan]) -> float:
+        value = item[2].expected_intensity
+        return value if value is not None else float("inf")
+
     if rules.policy is Policy.THRESHOLD:
-        under = mean <= (rules.max_intensity or 0)
-        # Under the limit, the earliest such window wins; otherwise the cleanest.
-        return (0, plan.start, rounded, order) if under else (1, rounded, plan.start, order)
-    return (rounded, plan.start, order)
+        under = [p for p in plans if mean(p) <= (rules.max_intensity or 0)]
+        if under:  # under the limit, the earliest such window wins
+            return min(under, key=lambda p: (p[2].start, mean(p), p[0]))
+    best = plans[0]
+    for item in plans[1:]:
+        bar = TIE_TOLERANCE * max(1.0, abs(mean(best)))
+        if mean(item) < mean(best) - bar or (abs(mean(item) - mean(best)) <= bar and item[2].start < best[2].start):
+            best = item
+    return best
 
 
 def _why(label: str, best: Plan, others: list[tuple[int, str, Plan]], total: int) -> str:
