@@ -6,7 +6,12 @@ fractional knapsack on a piecewise-constant function: take the cleanest interval
 D is covered. That is exact, and it is what :func:`plan_chunks` does without constraints.
 
 Real jobs pay for every restart, so ``min_chunk`` (no piece shorter) and ``max_chunks`` (no
-more pieces) are configurable. Under them :func:`plan_chunks` uses a documented heuristic:
+more pieces) are configurable. Under them, when the span is a regular grid of slots and both
+the duration and ``min_chunk`` are whole numbers of slots (hourly or half-hourly forecasts and
+durations such as "6h"), :func:`plan_chunks` solves the problem exactly with a dynamic
+programme over the slots (state: slots used, chunks used, length of the current chunk up to
+``min_chunk``), whose work is slots × duration × chunks × min_chunk steps. Otherwise, or when
+that would be too much work, it falls back to a documented heuristic:
 
 1. start from the exact unconstrained selection;
 2. while a constraint is violated, drop the shortest chunk and give its time back by growing
@@ -148,8 +153,11 @@ def plan_chunks(
     chosen = _cleanest(pieces, duration)
     method = "exact"
     if _violates(chosen, min_len, max_chunks):
-        chosen = _repair(chosen, pieces, min_len, max_chunks)
-        method = "heuristic"
+        exact = _grid_optimum(pieces, duration, min_len, max_chunks)
+        if exact is not None:
+            chosen, method = exact, "exact"
+        else:
+            chosen, method = _repair(chosen, pieces, min_len, max_chunks), "heuristic"
 
     scan = scan_windows(series, earliest, latest, job.duration)
     best = scan.best_index()
@@ -161,7 +169,7 @@ def plan_chunks(
 
     chunks = [Chunk(start=from_epoch(a), end=from_epoch(b), intensity=_mean([(a, b)], pieces)) for a, b in chosen]
     what = {
-        "exact": "cleanest slots (exact)",
+        "exact": "cleanest slots" + (" meeting the chunk limits" if min_len or max_chunks else "") + " (exact)",
         "heuristic": "cleanest slots meeting the chunk limits (heuristic, never worse than one window)",
         "contiguous": "one contiguous window (as clean as any split meeting the chunk limits)",
     }[method]
@@ -272,6 +280,66 @@ def _violates(spans: list[Span], min_len: float, max_chunks: int | None) -> bool
     if max_chunks is not None and len(spans) > max_chunks:
         return True
     return any(b - a < min_len - _EPS for a, b in spans)
+
+
+#: Above this many DP steps the exact search is not worth it; the heuristic takes over.
+_DP_BUDGET = 3_000_000
+
+
+def _grid_optimum(pieces: Pieces, duration: float, min_len: float, max_chunks: int | None) -> list[Span] | None:
+    """Exact cleanest schedule under the limits on a regular slot grid, or None if the span
+    is not such a grid (or the work would exceed :data:`_DP_BUDGET`).
+
+    Slots are taken or skipped left to right; the state is (slots taken, chunks started,
+    length of the current chunk capped at the minimum in slots, 0 = not in a chunk). A chunk
+    may only end once it reaches the minimum. Ties keep the earlier-found (earlier) schedule.
+    """
+    starts, ends, values = pieces
+    step = ends[0] - starts[0]
+    if any(abs((e - s) - step) > _EPS for s, e in zip(starts, ends)) or any(
+        abs(starts[i + 1] - ends[i]) > _EPS for i in range(len(starts) - 1)
+    ):
+        return None
+    k_total = duration / step
+    m = min_len / step if min_len else 1.0
+    if abs(k_total - round(k_total)) > 1e-9 or abs(m - round(m)) > 1e-9:
+        return None
+    k_total, m = round(k_total), max(round(m), 1)
+    c_max = min(max_chunks or k_total, k_total // m)
+    n = len(values)
+    if n * k_total * max(c_max, 1) * m > _DP_BUDGET:
+        return None
+
+    State = tuple[int, int, int]  # taken, chunks, run (capped at m)
+    layer: dict[State, float] = {(0, 0, 0): 0.0}
+    parents: list[dict[State, State]] = []
+    for i in range(n):
+        nxt: dict[State, float] = {}
+        back: dict[State, State] = {}
+        v = values[i] * step
+        for (k, c, r), cost in layer.items():
+            moves = []
+            if r == 0 or r == m:  # skip this slot (closing a chunk that is long enough)
+                moves.append(((k, c, 0), cost))
+            if k < k_total and (r > 0 or c < c_max):  # take it
+                moves.append(((k + 1, c + (r == 0), min(r + 1, m)), cost + v))
+            for state, new in moves:
+                if state not in nxt or new < nxt[state] - 1e-9:
+                    nxt[state] = new
+                    back[state] = (k, c, r)
+        parents.append(back)
+        layer = nxt
+    finals = [(cost, st) for st, cost in layer.items() if st[0] == k_total and st[2] in (0, m)]
+    if not finals:
+        return None
+    state = min(finals, key=lambda f: f[0])[1]
+    taken: list[Span] = []
+    for i in range(n - 1, -1, -1):
+        prev = parents[i][state]
+        if prev[0] < state[0]:
+            taken.append((starts[i], ends[i]))
+        state = prev
+    return _merge(taken)
 
 
 def _repair(spans: list[Span], pieces: Pieces, min_len: float, max_chunks: int | None) -> list[Span]:

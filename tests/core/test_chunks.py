@@ -75,11 +75,51 @@ def test_receipt_sums_every_chunk():
     assert not receipt.is_estimate or receipt.energy_measured is False
 
 
-@pytest.mark.parametrize("min_chunk, max_chunks", [("2h", None), (None, 1), (None, 2), ("90m", 2)])
-def test_limits_are_honoured_and_never_worse_than_one_window(min_chunk, max_chunks):
+def brute_force(values: list[float], slots: int, min_slots: int, max_chunks: int | None) -> float:
+    """Cleanest mean over every choice of whole slots that meets the limits."""
+    best = float("inf")
+    for combo in combinations(range(len(values)), slots):
+        runs, length = [], 0
+        for i, slot in enumerate(combo):
+            if i and slot == combo[i - 1] + 1:
+                length += 1
+            else:
+                if length:
+                    runs.append(length)
+                length = 1
+        runs.append(length)
+        if min(runs) >= min_slots and (max_chunks is None or len(runs) <= max_chunks):
+            best = min(best, sum(values[i] for i in combo) / slots)
+    return best
+
+
+@pytest.mark.parametrize("min_chunk, max_chunks", [("2h", None), (None, 1), (None, 2), ("2h", 2), ("3h", None)])
+def test_limits_on_a_slot_grid_are_solved_exactly(min_chunk, max_chunks):
     plan = plan_chunks(hourly(VALUES), job(4), T0, min_chunk=min_chunk, max_chunks=max_chunks)
     _check_limits(plan, 4 * 3600, min_chunk and plan.min_chunk_seconds, max_chunks)
+    assert plan.method == "exact"
+    min_slots = int(plan.min_chunk_seconds // 3600) if min_chunk else 1
+    assert plan.expected_intensity == pytest.approx(brute_force(VALUES, 4, min_slots, max_chunks))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(st.integers(min_value=1, max_value=50), min_size=3, max_size=11),
+    slots=st.integers(min_value=1, max_value=5),
+    min_slots=st.integers(min_value=1, max_value=3),
+    max_chunks=st.one_of(st.none(), st.integers(min_value=1, max_value=3)),
+)
+def test_the_grid_optimum_matches_brute_force(values, slots, min_slots, max_chunks):
+    slots = min(slots, len(values))
+    min_slots = min(min_slots, slots)
+    plan = plan_chunks(hourly(values), job(slots, len(values)), T0, min_chunk=f"{min_slots}h", max_chunks=max_chunks)
+    assert plan.expected_intensity == pytest.approx(brute_force(values, slots, min_slots, max_chunks))
+
+
+def test_off_grid_limits_use_the_heuristic_and_never_lose_to_one_window():
+    plan = plan_chunks(hourly(VALUES), job(3.5), T0, min_chunk="75m", max_chunks=2)
     assert plan.method in {"heuristic", "contiguous"}
+    _check_limits(plan, 3.5 * 3600, 75 * 60, 2)
 
 
 def _check_limits(plan: ChunkPlan, duration: float, min_len, max_chunks) -> None:
