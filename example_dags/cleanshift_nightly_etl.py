@@ -63,7 +63,9 @@ def cleanshift_nightly_etl():
     def load(rows: list[int]) -> int:
         return len(rows)
 
-    receipt = CarbonReceiptOperator(task_id="carbon_receipt", sensor_task_id="carbon_window", power_kw=2.0)
+    receipt = CarbonReceiptOperator(
+        task_id="carbon_receipt", sensor_task_id="carbon_window", power_kw=2.0
+    )
 
     rows = extract()
     transformed = transform(rows)

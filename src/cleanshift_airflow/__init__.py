@@ -26,7 +26,16 @@ _LAZY = {
     "CleanshiftHook": "cleanshift_airflow.hooks",
 }
 
-__all__ = ["PLAN_XCOM_KEY", "RECEIPT_XCOM_KEY", *_LAZY]
+__all__ = [
+    "PLAN_XCOM_KEY",
+    "RECEIPT_XCOM_KEY",
+    "CarbonAwarePythonOperator",
+    "CarbonReceiptOperator",
+    "CarbonWindowSensor",
+    "CarbonWindowTrigger",
+    "CleanshiftHook",
+    "carbon_task",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -5,9 +5,10 @@ Plain SVG built here, so the receipt tab needs no JavaScript, no CDN and no inte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from html import escape
-from typing import Any, Sequence
+from typing import Any
 
 WIDTH, HEIGHT = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 40
@@ -39,8 +40,10 @@ def forecast_svg(
         return TOP + (1 - v / top) * (HEIGHT - TOP - BOTTOM)
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
-        'role="img" aria-label="forecast with planned window and actual run">'
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
+            'role="img" aria-label="forecast with planned window and actual run">'
+        )
     ]
     if window:
         a, b = (x(_time(w)) for w in window)
@@ -57,7 +60,9 @@ def forecast_svg(
     path = []
     for s, e, v in spans:
         path.append(f"{'M' if not path else 'L'}{x(s):.1f},{y(v):.1f} L{x(e):.1f},{y(v):.1f}")
-    parts.append(f'<path class="forecast" d="{" ".join(path)}" fill="none" stroke="#37474f" stroke-width="2"/>')
+    parts.append(
+        f'<path class="forecast" d="{" ".join(path)}" fill="none" stroke="#37474f" stroke-width="2"/>'
+    )
     for frac in (0, 0.5, 1):
         v = top / 1.1 * frac
         parts.append(

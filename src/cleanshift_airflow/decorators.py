@@ -12,7 +12,8 @@ is the task's, and its receipt is in XCom under ``cleanshift_receipt``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
@@ -20,8 +21,15 @@ from .operators import CarbonAwarePythonOperator
 from .window_args import CarbonWindowArgs
 
 _WINDOW_ARGS = (
-    "provider", "duration", "max_delay", "finish_by", "policy", "max_intensity",
-    "min_savings_pct", "on_provider_error", "replan_interval",
+    "provider",
+    "duration",
+    "max_delay",
+    "finish_by",
+    "policy",
+    "max_intensity",
+    "min_savings_pct",
+    "on_provider_error",
+    "replan_interval",
 )
 
 
@@ -29,7 +37,9 @@ class _CarbonDecoratedOperator(DecoratedOperator, CarbonAwarePythonOperator):
     template_fields: Sequence[str] = (*DecoratedOperator.template_fields, "provider", "finish_by")
     custom_operator_name = "@carbon_task"
 
-    def __init__(self, *, python_callable: Callable, op_args: Any, op_kwargs: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *, python_callable: Callable, op_args: Any, op_kwargs: Any, **kwargs: Any
+    ) -> None:
         super().__init__(
             kwargs_to_upstream={
                 "python_callable": python_callable,

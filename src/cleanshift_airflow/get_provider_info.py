@@ -25,7 +25,9 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "cleanshift", "python-modules": ["cleanshift_airflow.operators"]}
         ],
-        "hooks": [{"integration-name": "cleanshift", "python-modules": ["cleanshift_airflow.hooks"]}],
+        "hooks": [
+            {"integration-name": "cleanshift", "python-modules": ["cleanshift_airflow.hooks"]}
+        ],
         "triggers": [
             {"integration-name": "cleanshift", "python-modules": ["cleanshift_airflow.triggers"]}
         ],
@@ -67,5 +69,7 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["cleanshift_airflow.links.CarbonReceiptLink"],
-        "plugins": [{"name": "cleanshift", "plugin-class": "cleanshift_airflow.plugin.CleanshiftPlugin"}],
+        "plugins": [
+            {"name": "cleanshift", "plugin-class": "cleanshift_airflow.plugin.CleanshiftPlugin"}
+        ],
     }

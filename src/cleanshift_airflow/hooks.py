@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping, Union
+from collections.abc import Mapping
+from typing import Any
 
 from airflow.sdk import BaseHook
 
@@ -17,9 +18,9 @@ from cleanshift_core import ConfigurationError, ProviderSpec, build_provider
 from cleanshift_core.providers import provider_kinds
 
 #: What a DAG passes as ``provider``: a connection id or a spec (string or dict).
-ProviderArg = Union[str, Mapping[str, Any]]
+ProviderArg = str | Mapping[str, Any]
 #: The serialisable form kept on operators and in trigger kwargs.
-ProviderRef = Union[str, dict]
+ProviderRef = str | dict
 
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -155,5 +156,6 @@ def public_reference(ref: ProviderRef) -> ProviderRef:
 
 def _plain(spec: ProviderSpec) -> dict[str, Any]:
     return {
-        k: v.get_secret_value() if hasattr(v, "get_secret_value") else v for k, v in spec.options.items()
+        k: v.get_secret_value() if hasattr(v, "get_secret_value") else v
+        for k, v in spec.options.items()
     }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperator, Context
@@ -55,6 +56,7 @@ def settle_and_push(
 
 def describe(receipt: CarbonReceipt) -> str:
     """A one-line summary for task logs (never includes provider options)."""
+
     def num(value: float | None, fmt: str) -> str:
         return "n/a" if value is None else format(value, fmt)
 
@@ -127,7 +129,12 @@ class CarbonAwarePythonOperator(CarbonWaitMixin, PythonOperator):
         started = utcnow()
         result = super().execute(context)
         receipt = settle_and_push(
-            context, provider_reference(self.provider), plan, (started, utcnow()), self.power_kw, self.energy_kwh
+            context,
+            provider_reference(self.provider),
+            plan,
+            (started, utcnow()),
+            self.power_kw,
+            self.energy_kwh,
         )
         self.log.info("carbon receipt: %s", describe(receipt))
         return result

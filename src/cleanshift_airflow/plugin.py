@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from airflow.plugins_manager import AirflowPlugin
 
 from .links import CarbonReceiptLink
@@ -10,8 +12,10 @@ from .ui import app
 
 class CleanshiftPlugin(AirflowPlugin):
     name = "cleanshift"
-    fastapi_apps = [{"app": app, "url_prefix": "/cleanshift", "name": "cleanshift receipts"}]
-    external_views = [
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+        {"app": app, "url_prefix": "/cleanshift", "name": "cleanshift receipts"}
+    ]
+    external_views: ClassVar[list[dict[str, Any]]] = [
         {
             "name": "Carbon receipt",
             "href": "/cleanshift/ti/{DAG_ID}/{RUN_ID}/{TASK_ID}/{MAP_INDEX}",
@@ -25,5 +29,4 @@ class CleanshiftPlugin(AirflowPlugin):
             "url_route": "cleanshift_receipts",
         },
     ]
-    operator_extra_links = [CarbonReceiptLink()]
-
+    operator_extra_links: ClassVar[list[Any]] = [CarbonReceiptLink()]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 

@@ -7,18 +7,18 @@ authorisation (the auth manager's DAG-level XCom permission), exactly like the c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
-from typing import Any, Iterable
-
-from fastapi import Depends, FastAPI
-from fastapi.responses import HTMLResponse
-from sqlalchemy import select
+from typing import Any
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from airflow.models.xcom import XComModel
+from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 
 from .chart import forecast_svg
 from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY
@@ -78,7 +78,9 @@ def render_task_page(title: str, plan: dict | None, receipt: dict | None) -> str
         rows = []
         for label, key, unit in RECEIPT_ROWS:
             value = (
-                f"{receipt.get('provider')} / {receipt.get('region')}" if key is None else receipt.get(key)
+                f"{receipt.get('provider')} / {receipt.get('region')}"
+                if key is None
+                else receipt.get(key)
             )
             rows.append(f"<tr><th>{label}</th><td>{_fmt(value, unit)}</td></tr>")
         html.append("<table>" + "".join(rows) + "</table>")
@@ -152,7 +154,9 @@ def _xcom_rows(session: Any, *conditions: Any) -> list[XComModel]:
     response_class=HTMLResponse,
     dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.XCOM))],
 )
-def task_instance_receipt(dag_id: str, run_id: str, task_id: str, map_index: str, session: SessionDep):
+def task_instance_receipt(
+    dag_id: str, run_id: str, task_id: str, map_index: str, session: SessionDep
+):
     """The "Carbon receipt" tab of one task instance."""
     index = int(map_index) if map_index.lstrip("-").isdigit() else -1  # "{MAP_INDEX}" if unmapped
     values = {

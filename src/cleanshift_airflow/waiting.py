@@ -48,7 +48,10 @@ class CarbonWaitMixin:
     finish_by: datetime | str | None
 
     def trigger_kwargs(self) -> dict[str, Any]:
-        return {**self.window.trigger_kwargs(self.finish_by), "provider": provider_reference(self.provider)}
+        return {
+            **self.window.trigger_kwargs(self.finish_by),
+            "provider": provider_reference(self.provider),
+        }
 
     def plan_or_defer(self, context: Context) -> Plan:
         """The plan, once its window is open; defers (raises ``TaskDeferred``) until then."""

@@ -6,9 +6,9 @@ resolves it exactly as it resolves a real provider, through ``shared_provider``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 from cleanshift_core import GridIntensityProvider, IntensityPoint, IntensitySeries, SignalKind
 from cleanshift_core.providers import register_provider

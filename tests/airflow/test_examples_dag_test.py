@@ -7,11 +7,10 @@ import importlib.util
 from datetime import timedelta
 
 import pytest
+from conftest import EXAMPLE_DAGS
 
 from cleanshift_airflow import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY
 from cleanshift_core import CarbonReceipt, Plan
-
-from conftest import EXAMPLE_DAGS
 
 
 def run_example(name: str):
@@ -56,7 +55,9 @@ def test_nightly_etl_waits_for_the_window_and_settles_the_receipt_of_the_gated_w
     # It waited for a cleaner window, and the receipt says so on the same basis.
     assert plan.start > plan.earliest_start
     assert receipt.avg_intensity_gco2_per_kwh < receipt.counterfactual_avg_intensity
-    assert receipt.avoided_g > 0 and receipt.energy_kwh == pytest.approx(2.0 * receipt.duration_seconds / 3600)
+    assert receipt.avoided_g > 0 and receipt.energy_kwh == pytest.approx(
+        2.0 * receipt.duration_seconds / 3600
+    )
 
 
 @pytest.mark.usefixtures("airflow_db")
@@ -71,5 +72,7 @@ def test_batch_inference_task_form_runs_in_the_window_and_records_its_own_run():
     assert xcom(dag_run.run_id, "score", "return_value")["documents"] == 500
     assert plan.start - plan.earliest_start > timedelta(seconds=5)  # it really deferred
     assert plan.start <= receipt.ran_at <= receipt.finished_at <= score.end_date
-    assert receipt.delay_seconds == pytest.approx((receipt.ran_at - plan.earliest_start).total_seconds())
+    assert receipt.delay_seconds == pytest.approx(
+        (receipt.ran_at - plan.earliest_start).total_seconds()
+    )
     assert receipt.estimated_savings_pct > 0

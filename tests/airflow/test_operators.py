@@ -8,7 +8,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk import Connection
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException, TaskDeferred
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    TaskDeferred,
+)
 from pydantic import SecretStr
 
 from cleanshift_airflow import PLAN_XCOM_KEY
@@ -48,7 +53,7 @@ class RecordingTI:
 
 # --- validation at parse time --------------------------------------------------------------
 
-GOOD = dict(task_id="w", provider="mock", duration="1h")
+GOOD = {"task_id": "w", "provider": "mock", "duration": "1h"}
 
 
 @pytest.mark.parametrize(
@@ -80,8 +85,12 @@ def test_sensor_arguments_fail_at_parse_with_a_fix(overrides, message):
 
 def test_task_form_and_receipt_operator_validate_too():
     with pytest.raises(ConfigurationError, match="power_kw must be a positive number"):
-        CarbonAwarePythonOperator(task_id="t", python_callable=print, power_kw=-1, **{
-            k: v for k, v in GOOD.items() if k != "task_id"})
+        CarbonAwarePythonOperator(
+            task_id="t",
+            python_callable=print,
+            power_kw=-1,
+            **{k: v for k, v in GOOD.items() if k != "task_id"},
+        )
     with pytest.raises(ConfigurationError, match="sensor_task_id must be the task_id"):
         CarbonReceiptOperator(task_id="r", sensor_task_id="")
     with pytest.raises(ConfigurationError, match="unknown policy"):
@@ -101,7 +110,11 @@ def test_connection_ids_and_templated_specs_are_kept_for_run_time():
 def test_sensor_defers_to_the_carbon_trigger_when_the_window_is_ahead():
     # 18:00 on the curve now; the trough (03:00) is 9 curve hours = 45 real seconds away.
     sensor = CarbonWindowSensor(
-        task_id="w", provider=demo_provider(18), duration="10s", max_delay="75s", replan_interval="1m"
+        task_id="w",
+        provider=demo_provider(18),
+        duration="10s",
+        max_delay="75s",
+        replan_interval="1m",
     )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context={})
@@ -117,7 +130,9 @@ def test_sensor_defers_to_the_carbon_trigger_when_the_window_is_ahead():
 
 def test_sensor_succeeds_without_deferring_when_the_window_is_open():
     ti = RecordingTI()
-    sensor = CarbonWindowSensor(task_id="w", provider=demo_provider(3), duration="10s", max_delay="75s")
+    sensor = CarbonWindowSensor(
+        task_id="w", provider=demo_provider(3), duration="10s", max_delay="75s"
+    )
     sensor.execute(context={"ti": ti})  # no TaskDeferred
     plan = Plan.model_validate(ti.pushed[PLAN_XCOM_KEY])
     assert plan.start == plan.earliest_start
@@ -127,8 +142,15 @@ def test_sensor_succeeds_without_deferring_when_the_window_is_open():
 def test_execute_complete_follows_the_event():
     sensor = CarbonWindowSensor(task_id="w", provider="mock", duration="1h")
     now = datetime.now(timezone.utc)
-    plan = Plan(planned_at=now, earliest_start=now, latest_start=now, duration_seconds=60,
-                start=now, policy="min_carbon", reason="test")
+    plan = Plan(
+        planned_at=now,
+        earliest_start=now,
+        latest_start=now,
+        duration_seconds=60,
+        start=now,
+        policy="min_carbon",
+        reason="test",
+    )
     ti = RecordingTI()
     sensor.execute_complete({"ti": ti}, {"status": "ready", "plan": plan.model_dump(mode="json")})
     assert Plan.model_validate(ti.pushed[PLAN_XCOM_KEY]) == plan
@@ -171,7 +193,9 @@ def test_connection_fields_become_a_provider_spec_with_masked_secrets():
         host="https://api.watttime.org",
         login="alice",
         password="canary-pw",
-        extra=json.dumps({"provider": "watttime", "region": "CAISO_NORTH", "options": '{"horizon": 24}'}),
+        extra=json.dumps(
+            {"provider": "watttime", "region": "CAISO_NORTH", "options": '{"horizon": 24}'}
+        ),
     )
     spec = spec_from_connection(conn)
     assert spec.kind == "watttime"
@@ -180,8 +204,12 @@ def test_connection_fields_become_a_provider_spec_with_masked_secrets():
     assert isinstance(spec.options["password"], SecretStr)
     assert "canary-pw" not in repr(spec)
 
-    key_only = Connection(conn_id="em", conn_type="cleanshift", password="canary-key",
-                          extra=json.dumps({"provider": "electricitymaps", "region": "DE"}))
+    key_only = Connection(
+        conn_id="em",
+        conn_type="cleanshift",
+        password="canary-key",
+        extra=json.dumps({"provider": "electricitymaps", "region": "DE"}),
+    )
     assert spec_from_connection(key_only).options["api_key"].get_secret_value() == "canary-key"
 
     bad = Connection(conn_id="bad", conn_type="cleanshift", extra=json.dumps({"options": "{nope"}))
@@ -210,22 +238,36 @@ def test_provider_info_lists_importable_parts():
 
 # --- UI ------------------------------------------------------------------------------------
 
+
 def _receipt(avoided: float | None) -> dict:
     return {
-        "planned_start": "2026-01-01T03:00:00Z", "scheduled_at": "2026-01-01T00:00:00Z",
-        "ran_at": "2026-01-01T03:00:01Z", "finished_at": "2026-01-01T04:00:00Z",
-        "delay_seconds": 10801.0, "duration_seconds": 3599.0, "avg_intensity_gco2_per_kwh": 150.0,
-        "counterfactual_avg_intensity": 300.0, "estimated_savings_pct": 50.0, "avoided_g": avoided,
+        "planned_start": "2026-01-01T03:00:00Z",
+        "scheduled_at": "2026-01-01T00:00:00Z",
+        "ran_at": "2026-01-01T03:00:01Z",
+        "finished_at": "2026-01-01T04:00:00Z",
+        "delay_seconds": 10801.0,
+        "duration_seconds": 3599.0,
+        "avg_intensity_gco2_per_kwh": 150.0,
+        "counterfactual_avg_intensity": 300.0,
+        "estimated_savings_pct": 50.0,
+        "avoided_g": avoided,
         "run_intervals": [["2026-01-01T03:00:01Z", "2026-01-01T04:00:00Z"]],
-        "provider": "mock", "region": "DE", "reason": "<b>cleanest</b>",
+        "provider": "mock",
+        "region": "DE",
+        "reason": "<b>cleanest</b>",
     }
 
 
 def test_task_page_renders_the_receipt_and_an_offline_chart():
     plan = {
-        "start": "2026-01-01T03:00:00Z", "end": "2026-01-01T04:00:00Z",
+        "start": "2026-01-01T03:00:00Z",
+        "end": "2026-01-01T04:00:00Z",
         "forecast": [
-            {"start": f"2026-01-01T0{h}:00:00Z", "end": f"2026-01-01T0{h + 1}:00:00Z", "intensity": v}
+            {
+                "start": f"2026-01-01T0{h}:00:00Z",
+                "end": f"2026-01-01T0{h + 1}:00:00Z",
+                "intensity": v,
+            }
             for h, v in enumerate([300, 250, 200, 150, 250])
         ],
     }
@@ -238,8 +280,13 @@ def test_task_page_renders_the_receipt_and_an_offline_chart():
 
 
 def test_receipts_page_totals_grams_avoided():
-    html = render_receipts_page([("d", "r1", "t", _receipt(100.0)), ("d", "r2", "t", _receipt(23.5)),
-                                 ("d", "r3", "t", _receipt(None))])
+    html = render_receipts_page(
+        [
+            ("d", "r1", "t", _receipt(100.0)),
+            ("d", "r2", "t", _receipt(23.5)),
+            ("d", "r3", "t", _receipt(None)),
+        ]
+    )
     assert "123.5 g" in html and "3 receipt(s) in all" in html
 
 

@@ -13,17 +13,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
 import pytest
+from conftest import EXAMPLE_DAGS
 from cryptography.fernet import Fernet
 
 from cleanshift_core import CarbonReceipt, Plan
-
-from conftest import EXAMPLE_DAGS
 
 DAG_ID = "cleanshift_nightly_etl"
 PASSWORD = "cleanshift-e2e"
@@ -85,16 +84,24 @@ class Stack:
         }
 
     def airflow(self, *args: str) -> None:
-        subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, check=True,
-                       capture_output=True, timeout=240)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=240,
+        )
 
     def start(self) -> None:
         for name, args in COMPONENTS.items():
-            log = open(self.home / f"{name}.log", "wb")
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *(a.format(port=self.port) for a in args)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
+            with open(self.home / f"{name}.log", "wb") as log:  # the child keeps its own fd
+                self.procs[name] = subprocess.Popen(
+                    [sys.executable, "-m", "airflow", *(a.format(port=self.port) for a in args)],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -121,8 +128,10 @@ class Stack:
         if health.status_code != 200:
             return False
         body = health.json()
-        return all(body.get(part, {}).get("status") == "healthy"
-                   for part in ("metadatabase", "scheduler", "triggerer", "dag_processor"))
+        return all(
+            body.get(part, {}).get("status") == "healthy"
+            for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        )
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +153,9 @@ def stack() -> Iterator[Stack]:
 
 def token(stack: Stack) -> str:
     def issue():
-        response = httpx.post(f"{stack.url}/auth/token",
-                              json={"username": "admin", "password": PASSWORD}, timeout=10)
+        response = httpx.post(
+            f"{stack.url}/auth/token", json={"username": "admin", "password": PASSWORD}, timeout=10
+        )
         return response.json()["access_token"] if response.status_code in (200, 201) else None
 
     return wait_for("a JWT from /auth/token", issue, 60)
@@ -156,7 +166,9 @@ def when(value: str) -> datetime:
 
 
 def test_sensor_defers_without_a_worker_succeeds_on_time_and_the_receipt_shows(stack):
-    api = httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {token(stack)}"}, timeout=10)
+    api = httpx.Client(
+        base_url=stack.url, headers={"Authorization": f"Bearer {token(stack)}"}, timeout=10
+    )
     dag = f"/api/v2/dags/{DAG_ID}"
 
     wait_for("the DAG to be parsed", lambda: api.get(dag).status_code == 200, 120)
@@ -185,7 +197,9 @@ def test_sensor_defers_without_a_worker_succeeds_on_time_and_the_receipt_shows(s
     assert wait_for("the run to finish", run_finished, 180) == "success", stack.logs()
 
     def xcom(task_id: str, key: str):
-        response = api.get(f"{tis}/{task_id}/xcomEntries/{key}", params={"deserialize": True, "stringify": False})
+        response = api.get(
+            f"{tis}/{task_id}/xcomEntries/{key}", params={"deserialize": True, "stringify": False}
+        )
         response.raise_for_status()
         value = response.json()["value"]
         return json.loads(value) if isinstance(value, str) else value
@@ -209,7 +223,9 @@ def test_sensor_defers_without_a_worker_succeeds_on_time_and_the_receipt_shows(s
     assert listing.status_code == 200 and run_id in listing.text
 
     anonymous = httpx.get(f"{stack.url}{tab}", timeout=10)
-    forged = httpx.get(f"{stack.url}{tab}", headers={"Authorization": "Bearer forged.jwt.token"}, timeout=10)
+    forged = httpx.get(
+        f"{stack.url}{tab}", headers={"Authorization": "Bearer forged.jwt.token"}, timeout=10
+    )
     assert anonymous.status_code == 401 and "<svg" not in anonymous.text
     assert forged.status_code in (401, 403) and "<svg" not in forged.text
     assert httpx.get(f"{stack.url}/cleanshift/receipts", timeout=10).status_code == 401

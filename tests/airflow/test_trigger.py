@@ -8,12 +8,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from _scripted_provider import HOUR, SCRIPTS, T0, FakeClock, Script
 
 from cleanshift_airflow.triggers import CarbonWindowTrigger
 from cleanshift_core import JobSpec, Plan, ProviderUnavailableError, SchedulingRules, plan_job
 from cleanshift_core.providers import build_provider
-
-from _scripted_provider import HOUR, SCRIPTS, T0, FakeClock, Script
 
 FLAT = [300.0] * 8
 
@@ -26,7 +25,12 @@ def scripted(values, error=None) -> tuple[dict, FakeClock]:
 
 
 def kwargs(provider: dict, **overrides) -> dict:
-    base = dict(provider=provider, duration=3600.0, max_delay=4 * 3600.0, replan_interval=1800.0)
+    base = {
+        "provider": provider,
+        "duration": 3600.0,
+        "max_delay": 4 * 3600.0,
+        "replan_interval": 1800.0,
+    }
     return {**base, **overrides}
 
 
@@ -126,10 +130,16 @@ async def test_finish_by_deadline_is_honoured():
 
 @pytest.mark.parametrize(
     ("on_error", "status", "start"),
-    [("run_now", "ready", T0), ("wait_until_deadline", "ready", T0 + 4 * HOUR), ("fail", "failed", None)],
+    [
+        ("run_now", "ready", T0),
+        ("wait_until_deadline", "ready", T0 + 4 * HOUR),
+        ("fail", "failed", None),
+    ],
 )
 async def test_provider_failure_follows_on_provider_error(on_error, status, start):
-    provider, clock = scripted(lambda now: FLAT, error=ProviderUnavailableError("connection refused"))
+    provider, clock = scripted(
+        lambda now: FLAT, error=ProviderUnavailableError("connection refused")
+    )
     trigger = CarbonWindowTrigger(
         **kwargs(provider), on_provider_error=on_error, clock=clock, sleep=clock.sleep
     )
@@ -158,7 +168,9 @@ async def test_now_or_never_on_a_dirty_grid_skips():
 async def test_serialize_round_trip_keeps_absolute_times_and_the_plan():
     provider, clock = scripted(lambda now: [300, 300, 200, 300, 300, 300, 300, 300])
     plan = await initial_plan(provider, clock)
-    trigger = CarbonWindowTrigger(**kwargs(provider), finish_by=(T0 + 6 * HOUR).isoformat(), plan=plan)
+    trigger = CarbonWindowTrigger(
+        **kwargs(provider), finish_by=(T0 + 6 * HOUR).isoformat(), plan=plan
+    )
 
     classpath, data = trigger.serialize()
     module, _, name = classpath.rpartition(".")
