@@ -25,8 +25,9 @@ So the result always satisfies the constraints and is never worse than not chunk
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta
+from typing import Callable
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
@@ -162,12 +163,13 @@ def plan_chunks(
     scan = scan_windows(series, earliest, latest, job.duration)
     best = scan.best_index()
     contiguous = (scan.starts[best], scan.means[best])
-    mean = _mean(chosen, pieces)
+    mean_of = _mean_over(pieces)
+    mean = mean_of(chosen)
     if method == "heuristic" and contiguous[1] <= mean:
         chosen, mean, method = [(contiguous[0], contiguous[0] + duration)], contiguous[1], "contiguous"
     immediate = scan.immediate_mean
 
-    chunks = [Chunk(start=from_epoch(a), end=from_epoch(b), intensity=_mean([(a, b)], pieces)) for a, b in chosen]
+    chunks = [Chunk(start=from_epoch(a), end=from_epoch(b), intensity=mean_of([(a, b)])) for a, b in chosen]
     what = {
         "exact": "cleanest slots" + (" meeting the chunk limits" if min_len or max_chunks else "") + " (exact)",
         "heuristic": "cleanest slots meeting the chunk limits (heuristic, never worse than one window)",
@@ -237,18 +239,16 @@ def _check_min_chunk(min_chunk: timedelta | str | float | None, duration: timede
 
 
 def _pieces(series: IntensitySeries, lo: float, hi: float) -> Pieces:
-    """The series cut to ``[lo, hi)``."""
+    """The series cut to ``[lo, hi)``: whole points, the first and last clipped."""
     i = max(bisect_right(series.starts, lo) - 1, 0)
-    starts: list[float] = []
-    ends: list[float] = []
-    values: list[float] = []
-    while i < len(series.starts) and series.starts[i] < hi:
-        a, b = max(series.starts[i], lo), min(series.ends[i], hi)
-        if b - a > _EPS:
-            starts.append(a)
-            ends.append(b)
-            values.append(series.values[i])
-        i += 1
+    j = bisect_left(series.starts, hi)
+    starts, ends, values = list(series.starts[i:j]), list(series.ends[i:j]), list(series.values[i:j])
+    if starts:
+        starts[0] = max(starts[0], lo)
+        ends[-1] = min(ends[-1], hi)
+    keep = [k for k in range(len(starts)) if ends[k] - starts[k] > _EPS]
+    if len(keep) != len(starts):
+        starts, ends, values = [starts[k] for k in keep], [ends[k] for k in keep], [values[k] for k in keep]
     return starts, ends, values
 
 
@@ -384,15 +384,18 @@ def _grow(spans: list[Span], pieces: Pieces, amount: float) -> list[Span]:
     return spans
 
 
-def _mean(spans: list[Span], pieces: Pieces) -> float:
+def _mean_over(pieces: Pieces) -> Callable[[list[Span]], float]:
+    """Time-weighted mean over spans inside the pieces, from one running integral."""
     starts, ends, values = pieces
-    total = integral = 0.0
-    for a, b in spans:
-        i = max(bisect_right(starts, a) - 1, 0)
-        while i < len(starts) and starts[i] < b:
-            overlap = min(b, ends[i]) - max(a, starts[i])
-            if overlap > 0:
-                integral += overlap * values[i]
-                total += overlap
-            i += 1
-    return integral / total
+    prefix = [0.0]
+    for a, b, v in zip(starts, ends, values):
+        prefix.append(prefix[-1] + v * (b - a))
+
+    def area(t: float) -> float:
+        i = min(max(bisect_right(starts, t) - 1, 0), len(values) - 1)
+        return prefix[i] + values[i] * (t - starts[i])
+
+    def mean(spans: list[Span]) -> float:
+        return sum(area(b) - area(a) for a, b in spans) / sum(b - a for a, b in spans)
+
+    return mean
