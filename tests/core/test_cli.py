@@ -8,9 +8,11 @@ time-compressed replay (one point per second), so its waits are a few seconds.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -539,6 +541,29 @@ def test_ctrl_c_while_waiting_cancels_cleanly(tmp_path):
     assert proc.returncode == 130, err
     assert "cancelled" in err and "Traceback" not in err
     assert not marker.exists()
+
+
+def test_ctrl_c_while_the_command_runs_stops_it_too(tmp_path):
+    pid_file = tmp_path / "pid"
+    job = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    proc = cleanshift("wait", "--max-delay", "0s", "--", sys.executable, "-c", job)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("Running:"):
+            break
+    while not pid_file.exists() or not pid_file.read_text():
+        # the child is starting; poll the file it writes, not the clock
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)  # to cleanshift only, as a supervisor would send it
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, "".join(seen) + err
+    assert "Traceback" not in err
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
 
 
 def test_wait_without_a_command_or_with_a_missing_one(capsys):
