@@ -82,7 +82,7 @@ def main() -> int:
     t0 = time.perf_counter()
     tasks = []
     for region in REGIONS:
-        for (rule, intr) in SCENARIOS:
+        for rule, intr in SCENARIOS:
             tasks.append((region, rule, intr, 0.0, 0, False))
             tasks.append((region, rule, intr, 0.0, 0, True))
             for error in ERRORS:
@@ -102,10 +102,12 @@ def main() -> int:
     lines = [
         "# Let's Wait Awhile: ML-job savings reproduced with cleanshift",
         "",
-        "3387 ML training jobs (the study's generator, seed 0), 2020 data, half-hourly decisions. "
-        "Savings = total emissions vs starting every job at release. *cleanshift* honours each "
-        "deadline exactly; *study mode* reproduces the study's one-step-longer forecast slice "
-        "(see `cleanshift_core.scenarios`). Noise: iid N(0, e × mean) per point, mean of 10 seeds.",
+        (
+            "3387 ML training jobs (the study's generator, seed 0), 2020 data, half-hourly decisions. "
+            "Savings = total emissions vs starting every job at release. *cleanshift* honours each "
+            "deadline exactly; *study mode* reproduces the study's one-step-longer forecast slice "
+            "(see `cleanshift_core.scenarios`). Noise: iid N(0, e × mean) per point, mean of 10 seeds."
+        ),
         "",
         "| region | deadline | interruptible | paper % | cleanshift % | Δ | study mode % | 5 % noise | 10 % noise |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
@@ -123,16 +125,26 @@ def main() -> int:
                 f"{saved(region, rule, intr, 0.05):.2f} | {saved(region, rule, intr, 0.10):.2f} |"
             )
             if target is not None and abs(ours - target) > TOLERANCE:
-                failures.append(f"{region} {rule} interruptible={intr}: {ours:.2f} vs paper {target:.2f}")
+                failures.append(
+                    f"{region} {rule} interruptible={intr}: {ours:.2f} vs paper {target:.2f}"
+                )
     lines += [
         "",
         "Savings vs flexibility window (the job may finish this long after release + duration), perfect forecast:",
         "",
-        "| window (h) | " + " | ".join(f"{r.upper()} {'interruptible' if i else 'contiguous'}" for r in REGIONS for i in (True, False)) + " |",
+        "| window (h) | "
+        + " | ".join(
+            f"{r.upper()} {'interruptible' if i else 'contiguous'}"
+            for r in REGIONS
+            for i in (True, False)
+        )
+        + " |",
         "|---:|" + "---:|" * (2 * len(REGIONS)),
     ]
     for hours in WINDOW_HOURS:
-        cells = [f"{saved(r, timedelta(hours=hours), i):.2f}" for r in REGIONS for i in (True, False)]
+        cells = [
+            f"{saved(r, timedelta(hours=hours), i):.2f}" for r in REGIONS for i in (True, False)
+        ]
         lines.append(f"| {hours} | " + " | ".join(cells) + " |")
     lines += ["", f"{len(tasks)} simulations in {elapsed:.0f} s on 2 processes."]
     text = "\n".join(lines) + "\n"
@@ -177,13 +189,18 @@ def _plots(results, saved) -> None:
     if not _TRUTH:
         _load()
     truth = _TRUTH["de"]
-    week0, week1 = datetime(2020, 3, 2, tzinfo=timezone.utc), datetime(2020, 3, 12, tzinfo=timezone.utc)
+    week0, week1 = (
+        datetime(2020, 3, 2, tzinfo=timezone.utc),
+        datetime(2020, 3, 12, tzinfo=timezone.utc),
+    )
     jobs = [j for j in _JOBS if week0 <= j.release < week0 + timedelta(days=5)][:4]
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     shown = truth.between(week0, week1)
     times = [datetime.fromtimestamp(s, timezone.utc) for s in shown.starts]
     for ax, intr in zip(axes, (True, False)):
-        ax.step(times, shown.values, where="post", color="black", linewidth=0.8, label="intensity (DE)")
+        ax.step(
+            times, shown.values, where="post", color="black", linewidth=0.8, label="intensity (DE)"
+        )
         outcome = simulate_ml(truth, jobs, deadline=DeadlineRule.SEMI_WEEKLY, interruptible=intr)
         for n, (job, spans) in enumerate(zip(jobs, outcome.runs)):
             color = f"C{n}"
@@ -194,10 +211,14 @@ def _plots(results, saved) -> None:
                     datetime.fromtimestamp(b, timezone.utc),
                     color=color,
                     alpha=0.25,
-                    label=f"job {n + 1} ({job.duration.total_seconds() / 3600:.1f} h)" if (a, b) == spans[0] else None,
+                    label=f"job {n + 1} ({job.duration.total_seconds() / 3600:.1f} h)"
+                    if (a, b) == spans[0]
+                    else None,
                 )
         ax.set_ylabel("gCO2eq/kWh")
-        ax.set_title(("interruptible" if intr else "contiguous") + ": chosen windows (dotted: release)")
+        ax.set_title(
+            ("interruptible" if intr else "contiguous") + ": chosen windows (dotted: release)"
+        )
         ax.legend(fontsize=7, loc="upper right")
     fig.autofmt_xdate()
     fig.tight_layout()

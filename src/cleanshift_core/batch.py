@@ -13,8 +13,8 @@ predictable, fast, and it never breaks the cap when a feasible start exists.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
@@ -81,12 +81,21 @@ def plan_batch(
                 "placed where it overlaps the fewest others"
             )
             plan = plan.model_copy(
-                update={"start": from_epoch(start), "expected_intensity": mean, "reason": reason, "alternatives": []}
+                update={
+                    "start": from_epoch(start),
+                    "expected_intensity": mean,
+                    "reason": reason,
+                    "alternatives": [],
+                }
             )
         placed.append((start, start + d))
         plans[name] = plan
     return BatchPlan(
-        plans=plans, order=names, max_concurrent=max_concurrent, peak_concurrency=_peak(plans.values()), over_cap=over
+        plans=plans,
+        order=names,
+        max_concurrent=max_concurrent,
+        peak_concurrency=_peak(plans.values()),
+        over_cap=over,
     )
 
 
@@ -114,7 +123,10 @@ async def plan_batch_with_provider(
     except (ProviderError, BadSeriesError) as exc:
         plans = {name: fallback_plan(job, rules, now, exc) for name, job in jobs.items()}
         return BatchPlan(
-            plans=plans, order=list(jobs), max_concurrent=max_concurrent, peak_concurrency=_peak(plans.values())
+            plans=plans,
+            order=list(jobs),
+            max_concurrent=max_concurrent,
+            peak_concurrency=_peak(plans.values()),
         )
 
 
@@ -123,10 +135,18 @@ def _check(jobs: Mapping[str, JobSpec], max_concurrent: int | None, rules: Sched
         raise ConfigurationError("jobs must be a non-empty mapping from a job name to its JobSpec")
     for name, job in jobs.items():
         if not isinstance(job, JobSpec):
-            raise ConfigurationError(f"job {name!r} must be a JobSpec (JobSpec.create(duration='2h', ...))")
+            raise ConfigurationError(
+                f"job {name!r} must be a JobSpec (JobSpec.create(duration='2h', ...))"
+            )
     if max_concurrent is not None:
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-            raise ConfigurationError(f"max_concurrent must be a whole number ≥ 1, got {max_concurrent!r}")
+        if (
+            isinstance(max_concurrent, bool)
+            or not isinstance(max_concurrent, int)
+            or max_concurrent < 1
+        ):
+            raise ConfigurationError(
+                f"max_concurrent must be a whole number ≥ 1, got {max_concurrent!r}"
+            )
         if rules.policy is not Policy.MIN_CARBON:
             raise ConfigurationError(
                 f"max_concurrent works with policy='min_carbon' only, not {rules.policy.value!r}"
@@ -134,7 +154,11 @@ def _check(jobs: Mapping[str, JobSpec], max_concurrent: int | None, rules: Sched
 
 
 def _capped_start(
-    series: IntensitySeries, job: JobSpec, now: datetime, placed: list[tuple[float, float]], cap: int
+    series: IntensitySeries,
+    job: JobSpec,
+    now: datetime,
+    placed: list[tuple[float, float]],
+    cap: int,
 ) -> tuple[float, float, bool]:
     """(start, mean, fits): the cleanest start whose window keeps overlap below ``cap``.
 
@@ -180,4 +204,3 @@ def _max_overlap(placed: list[tuple[float, float]], a: float, b: float) -> int:
 def _peak(plans) -> int:
     intervals = [(to_epoch(p.start), to_epoch(p.start) + p.duration_seconds) for p in plans]
     return _max_overlap(intervals, float("-inf"), float("inf"))
-

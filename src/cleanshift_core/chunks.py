@@ -26,8 +26,8 @@ So the result always satisfies the constraints and is never worse than not chunk
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
@@ -92,7 +92,9 @@ class ChunkPlan(BaseModel):
         """Expected saving vs running the whole job immediately, on the same forecast."""
         if not self.immediate_intensity:
             return None
-        return (self.immediate_intensity - self.expected_intensity) / self.immediate_intensity * 100.0
+        return (
+            (self.immediate_intensity - self.expected_intensity) / self.immediate_intensity * 100.0
+        )
 
     @property
     def run_intervals(self) -> list[tuple[datetime, datetime]]:
@@ -136,7 +138,9 @@ def plan_chunks(
     """
     duration = job.duration.total_seconds()
     min_len = _check_min_chunk(min_chunk, job.duration)
-    if max_chunks is not None and (isinstance(max_chunks, bool) or not isinstance(max_chunks, int) or max_chunks < 1):
+    if max_chunks is not None and (
+        isinstance(max_chunks, bool) or not isinstance(max_chunks, int) or max_chunks < 1
+    ):
         raise ConfigurationError(f"max_chunks must be a whole number ≥ 1, got {max_chunks!r}")
     earliest, latest = job.bounds(now)
     finish_by = latest + job.duration
@@ -166,12 +170,21 @@ def plan_chunks(
     mean_of = _mean_over(pieces)
     mean = mean_of(chosen)
     if method == "heuristic" and contiguous[1] <= mean:
-        chosen, mean, method = [(contiguous[0], contiguous[0] + duration)], contiguous[1], "contiguous"
+        chosen, mean, method = (
+            [(contiguous[0], contiguous[0] + duration)],
+            contiguous[1],
+            "contiguous",
+        )
     immediate = scan.immediate_mean
 
-    chunks = [Chunk(start=from_epoch(a), end=from_epoch(b), intensity=mean_of([(a, b)])) for a, b in chosen]
+    chunks = [
+        Chunk(start=from_epoch(a), end=from_epoch(b), intensity=mean_of([(a, b)]))
+        for a, b in chosen
+    ]
     what = {
-        "exact": "cleanest slots" + (" meeting the chunk limits" if min_len or max_chunks else "") + " (exact)",
+        "exact": "cleanest slots"
+        + (" meeting the chunk limits" if min_len or max_chunks else "")
+        + " (exact)",
         "heuristic": "cleanest slots meeting the chunk limits (heuristic, never worse than one window)",
         "contiguous": "one contiguous window (as clean as any split meeting the chunk limits)",
     }[method]
@@ -242,13 +255,21 @@ def _pieces(series: IntensitySeries, lo: float, hi: float) -> Pieces:
     """The series cut to ``[lo, hi)``: whole points, the first and last clipped."""
     i = max(bisect_right(series.starts, lo) - 1, 0)
     j = bisect_left(series.starts, hi)
-    starts, ends, values = list(series.starts[i:j]), list(series.ends[i:j]), list(series.values[i:j])
+    starts, ends, values = (
+        list(series.starts[i:j]),
+        list(series.ends[i:j]),
+        list(series.values[i:j]),
+    )
     if starts:
         starts[0] = max(starts[0], lo)
         ends[-1] = min(ends[-1], hi)
     keep = [k for k in range(len(starts)) if ends[k] - starts[k] > _EPS]
     if len(keep) != len(starts):
-        starts, ends, values = [starts[k] for k in keep], [ends[k] for k in keep], [values[k] for k in keep]
+        starts, ends, values = (
+            [starts[k] for k in keep],
+            [ends[k] for k in keep],
+            [values[k] for k in keep],
+        )
     return starts, ends, values
 
 
@@ -286,7 +307,9 @@ def _violates(spans: list[Span], min_len: float, max_chunks: int | None) -> bool
 _DP_BUDGET = 3_000_000
 
 
-def _grid_optimum(pieces: Pieces, duration: float, min_len: float, max_chunks: int | None) -> list[Span] | None:
+def _grid_optimum(
+    pieces: Pieces, duration: float, min_len: float, max_chunks: int | None
+) -> list[Span] | None:
     """Exact cleanest schedule under the limits on a regular slot grid, or None if the span
     is not such a grid (or the work would exceed :data:`_DP_BUDGET`).
 
@@ -342,7 +365,9 @@ def _grid_optimum(pieces: Pieces, duration: float, min_len: float, max_chunks: i
     return _merge(taken)
 
 
-def _repair(spans: list[Span], pieces: Pieces, min_len: float, max_chunks: int | None) -> list[Span]:
+def _repair(
+    spans: list[Span], pieces: Pieces, min_len: float, max_chunks: int | None
+) -> list[Span]:
     """Drop the shortest chunk and regrow the others until the limits hold (see module doc)."""
     spans = list(spans)
     while _violates(spans, min_len, max_chunks) and len(spans) > 1:

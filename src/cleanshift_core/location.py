@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import BadSeriesError, ConfigurationError, JobSkipped, ProviderError
 from .job import JobSpec
@@ -151,7 +152,8 @@ async def plan_across_locations(
             error: Exception = exc
     else:
         error = ProviderError(
-            "no location's provider answered: " + "; ".join(f"{k}: {v}" for k, v in failures.items())
+            "no location's provider answered: "
+            + "; ".join(f"{k}: {v}" for k, v in failures.items())
         )
     log.warning("planning across locations without data: %s", error)
     first = next(iter(providers))
@@ -173,7 +175,9 @@ def _check_labels(mapping: Mapping[str, Any], name: str) -> None:
 
 
 def _option(label: str, series: IntensitySeries, *, error: str) -> LocationOption:
-    return LocationOption(location=label, provider=series.provider, region=series.region, error=error)
+    return LocationOption(
+        location=label, provider=series.provider, region=series.region, error=error
+    )
 
 
 def _pick(plans: list[tuple[int, str, Plan]], rules: SchedulingRules) -> tuple[int, str, Plan]:
@@ -193,7 +197,9 @@ def _pick(plans: list[tuple[int, str, Plan]], rules: SchedulingRules) -> tuple[i
     best = plans[0]
     for item in plans[1:]:
         bar = TIE_TOLERANCE * max(1.0, abs(mean(best)))
-        if mean(item) < mean(best) - bar or (abs(mean(item) - mean(best)) <= bar and item[2].start < best[2].start):
+        if mean(item) < mean(best) - bar or (
+            abs(mean(item) - mean(best)) <= bar and item[2].start < best[2].start
+        ):
             best = item
     return best
 

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Sequence
 
 from .chunks import plan_chunks
 from .errors import ConfigurationError
@@ -90,7 +90,10 @@ def study_ml_jobs(n: int = 3387, seed: int = 0, year: int = 2020) -> list[MLJob]
     durations_min = range(4 * 60, 90 * 60, step)
     release_minutes = range(9 * 60, 17 * 60, step)
     first = datetime(year, 1, 1, tzinfo=timezone.utc)
-    days = [first + timedelta(days=k) for k in range((datetime(year + 1, 1, 1, tzinfo=timezone.utc) - first).days)]
+    days = [
+        first + timedelta(days=k)
+        for k in range((datetime(year + 1, 1, 1, tzinfo=timezone.utc) - first).days)
+    ]
     workdays = [d for d in days if d.weekday() <= 4]
     per_day = rng.multinomial(n, [1 / len(workdays)] * len(workdays))
     releases: list[datetime] = []
@@ -218,7 +221,9 @@ def simulate_ml(
         finish_by = min(finish_by + extra, from_epoch(data_end))
         spans = _place(forecast, job, finish_by, interruptible)
         if study_extra_step:  # the study's baseline may start one step late, decided on the truth
-            base = _place(truth, job, min(job.release + job.duration + extra, from_epoch(data_end)), False)
+            base = _place(
+                truth, job, min(job.release + job.duration + extra, from_epoch(data_end)), False
+            )
         else:
             base = [(release, release + d)]
         emitted += sum(integral.between(a, b) for a, b in spans)
@@ -227,7 +232,9 @@ def simulate_ml(
     return ScenarioOutcome(emitted=emitted, baseline=baseline, runs=tuple(runs), skipped=skipped)
 
 
-def _place(forecast: IntensitySeries, job: MLJob, finish_by: datetime, interruptible: bool) -> list[tuple[float, float]]:
+def _place(
+    forecast: IntensitySeries, job: MLJob, finish_by: datetime, interruptible: bool
+) -> list[tuple[float, float]]:
     """Where the job runs, decided on the forecast between its release and ``finish_by``."""
     window = forecast.between(job.release, finish_by)
     spec = JobSpec(duration=job.duration, earliest_start=job.release, finish_by=finish_by)

@@ -26,7 +26,9 @@ VALUES = [300, 100, 280, 90, 95, 310, 120, 400, 80, 290]
 
 
 def job(hours: float, span_hours: float = 10) -> JobSpec:
-    return JobSpec.create(duration=hours, earliest_start=T0, finish_by=T0 + timedelta(hours=span_hours))
+    return JobSpec.create(
+        duration=hours, earliest_start=T0, finish_by=T0 + timedelta(hours=span_hours)
+    )
 
 
 def test_unconstrained_takes_exactly_the_cleanest_slots():
@@ -71,7 +73,10 @@ def test_receipt_sums_every_chunk():
     assert receipt.avg_intensity_gco2_per_kwh == pytest.approx((100 + 90 + 95 + 80) / 4)
     assert receipt.counterfactual_avg_intensity == pytest.approx(sum(VALUES[:4]) / 4)
     assert receipt.emitted_g == pytest.approx(2.0 * 4 * (100 + 90 + 95 + 80) / 4)
-    assert receipt.run_intervals[0][0] == plan.chunks[0].start and receipt.finished_at == plan.chunks[-1].end
+    assert (
+        receipt.run_intervals[0][0] == plan.chunks[0].start
+        and receipt.finished_at == plan.chunks[-1].end
+    )
     assert not receipt.is_estimate or receipt.energy_measured is False
 
 
@@ -93,7 +98,9 @@ def brute_force(values: list[float], slots: int, min_slots: int, max_chunks: int
     return best
 
 
-@pytest.mark.parametrize("min_chunk, max_chunks", [("2h", None), (None, 1), (None, 2), ("2h", 2), ("3h", None)])
+@pytest.mark.parametrize(
+    "min_chunk, max_chunks", [("2h", None), (None, 1), (None, 2), ("2h", 2), ("3h", None)]
+)
 def test_limits_on_a_slot_grid_are_solved_exactly(min_chunk, max_chunks):
     plan = plan_chunks(hourly(VALUES), job(4), T0, min_chunk=min_chunk, max_chunks=max_chunks)
     _check_limits(plan, 4 * 3600, min_chunk and plan.min_chunk_seconds, max_chunks)
@@ -112,8 +119,16 @@ def test_limits_on_a_slot_grid_are_solved_exactly(min_chunk, max_chunks):
 def test_the_grid_optimum_matches_brute_force(values, slots, min_slots, max_chunks):
     slots = min(slots, len(values))
     min_slots = min(min_slots, slots)
-    plan = plan_chunks(hourly(values), job(slots, len(values)), T0, min_chunk=f"{min_slots}h", max_chunks=max_chunks)
-    assert plan.expected_intensity == pytest.approx(brute_force(values, slots, min_slots, max_chunks))
+    plan = plan_chunks(
+        hourly(values),
+        job(slots, len(values)),
+        T0,
+        min_chunk=f"{min_slots}h",
+        max_chunks=max_chunks,
+    )
+    assert plan.expected_intensity == pytest.approx(
+        brute_force(values, slots, min_slots, max_chunks)
+    )
 
 
 def test_off_grid_limits_use_the_heuristic_and_never_lose_to_one_window():
@@ -125,7 +140,7 @@ def test_off_grid_limits_use_the_heuristic_and_never_lose_to_one_window():
 def _check_limits(plan: ChunkPlan, duration: float, min_len, max_chunks) -> None:
     spans = [(c.start, c.end) for c in plan.chunks]
     assert sum((b - a).total_seconds() for a, b in spans) == pytest.approx(duration, abs=1e-3)
-    assert all(b2 > a2 and a2 >= b1 for (a1, b1), (a2, b2) in zip(spans, spans[1:]))  # disjoint, sorted
+    assert all(b2 > a2 >= b1 for (a1, b1), (a2, b2) in zip(spans, spans[1:]))  # disjoint, sorted
     assert spans[0][0] >= plan.earliest_start and spans[-1][1] <= plan.finish_by
     if min_len:
         assert all((b - a).total_seconds() >= min_len - 1e-3 for a, b in spans)
@@ -146,7 +161,9 @@ def test_any_limits_are_always_satisfied(values, fraction, min_fraction, max_chu
     duration = round(max(fraction * span, 0.25), 2)
     min_chunk = timedelta(hours=duration * min_fraction) if min_fraction else None
     unconstrained = plan_chunks(hourly(values), job(duration, span), T0)
-    plan = plan_chunks(hourly(values), job(duration, span), T0, min_chunk=min_chunk, max_chunks=max_chunks)
+    plan = plan_chunks(
+        hourly(values), job(duration, span), T0, min_chunk=min_chunk, max_chunks=max_chunks
+    )
     _check_limits(plan, duration * 3600, min_chunk and min_chunk.total_seconds(), max_chunks)
     assert plan.expected_intensity >= unconstrained.expected_intensity - 1e-9
 

@@ -12,8 +12,8 @@ from cleanshift_core import (
     GridIntensityProvider,
     IntensityPoint,
     IntensitySeries,
-    JobSpec,
     JobSkipped,
+    JobSpec,
     Plan,
     ProviderError,
     ProviderUnavailableError,
@@ -33,7 +33,9 @@ class SeriesProvider(GridIntensityProvider):
 
     kind = "series"
 
-    def __init__(self, series: IntensitySeries, *, fail: bool = False, barrier: asyncio.Barrier | None = None):
+    def __init__(
+        self, series: IntensitySeries, *, fail: bool = False, barrier: asyncio.Barrier | None = None
+    ):
         self.series, self.fail, self.barrier, self.calls = series, fail, barrier, 0
 
     @property
@@ -87,7 +89,10 @@ def test_ties_go_to_the_earlier_start_then_the_first_listed():
 def test_mixed_signal_kinds_are_refused():
     with pytest.raises(ConfigurationError, match="same signal kind"):
         decide_location(
-            {"a": hourly([100] * 9), "b": hourly([100] * 9, signal=SignalKind.MARGINAL)}, JOB, SchedulingRules(), T0
+            {"a": hourly([100] * 9), "b": hourly([100] * 9, signal=SignalKind.MARGINAL)},
+            JOB,
+            SchedulingRules(),
+            T0,
         )
 
 
@@ -107,9 +112,13 @@ def test_now_or_never_skips_only_when_every_location_is_dirty():
 
 
 def test_plan_with_location_round_trips_and_old_plans_still_load():
-    plan = decide_location({"a": hourly([100, 50] * 5), "b": hourly([70] * 10)}, JOB, SchedulingRules(), T0)
+    plan = decide_location(
+        {"a": hourly([100, 50] * 5), "b": hourly([70] * 10)}, JOB, SchedulingRules(), T0
+    )
     assert Plan.model_validate_json(plan.model_dump_json()) == plan
-    legacy = plan.model_dump(exclude={"location", "location_options", "end", "expected_savings_pct"})
+    legacy = plan.model_dump(
+        exclude={"location", "location_options", "end", "expected_savings_pct"}
+    )
     old = Plan.model_validate(legacy)
     assert old.location is None and old.location_options == []
 
@@ -125,7 +134,9 @@ async def test_fetches_concurrently_and_survives_a_failing_provider():
     providers = {
         "down": SeriesProvider(hourly([10] * 9, region="D"), fail=True, barrier=barrier),
         "dirty": SeriesProvider(hourly([300] * 9, region="X"), barrier=barrier),
-        "clean": SeriesProvider(hourly([120, 60, 60, 120, 120, 120, 120, 120, 120], region="Y"), barrier=barrier),
+        "clean": SeriesProvider(
+            hourly([120, 60, 60, 120, 120, 120, 120, 120, 120], region="Y"), barrier=barrier
+        ),
     }
     plan = await plan_across_locations(providers, JOB, SchedulingRules(), FakeClock())
     assert plan.location == "clean" and plan.start == T0 + timedelta(hours=1)
@@ -136,17 +147,27 @@ async def test_fetches_concurrently_and_survives_a_failing_provider():
 
 async def test_all_providers_failing_follows_on_provider_error():
     providers = {k: SeriesProvider(hourly([1] * 9), fail=True) for k in ("first", "second")}
-    plan = await plan_across_locations(providers, JOB, SchedulingRules(on_provider_error="run_now"), FakeClock())
+    plan = await plan_across_locations(
+        providers, JOB, SchedulingRules(on_provider_error="run_now"), FakeClock()
+    )
     assert plan.location == "first" and plan.start == T0 and plan.expected_intensity is None
     assert {o.location for o in plan.location_options} == {"first", "second"}
     with pytest.raises(ProviderError, match="no location"):
-        await plan_across_locations(providers, JOB, SchedulingRules(on_provider_error="fail"), FakeClock())
+        await plan_across_locations(
+            providers, JOB, SchedulingRules(on_provider_error="fail"), FakeClock()
+        )
 
 
 async def test_specs_are_accepted_as_providers():
     clock = FakeClock()
     plan = await plan_across_locations(
-        {"home": "mock:region=HOME", "away": {"kind": "mock", "region": "AWAY", "base_intensity": 200.0, "amplitude": 50.0}}, JOB, SchedulingRules(), clock
+        {
+            "home": "mock:region=HOME",
+            "away": {"kind": "mock", "region": "AWAY", "base_intensity": 200.0, "amplitude": 50.0},
+        },
+        JOB,
+        SchedulingRules(),
+        clock,
     )
     assert plan.location in {"home", "away"}
     assert {o.location for o in plan.location_options} == {"home", "away"}

@@ -38,7 +38,11 @@ def at(day: int, hour: float) -> datetime:
         (at(1, 12), "next_workday", at(1, 12)),  # inside working hours: no shifting
         (at(2, 3), "next_workday", at(2, 9)),
         (at(1, 18), "next_workday", at(2, 9)),
-        (at(4, 18), "next_workday", at(5, 9)),  # the study's quirk: Friday evening -> Saturday 09:00
+        (
+            at(4, 18),
+            "next_workday",
+            at(5, 9),
+        ),  # the study's quirk: Friday evening -> Saturday 09:00
         (at(5, 1), "next_workday", at(7, 9)),
         (at(6, 23), "next_workday", at(7, 9)),
     ],
@@ -53,7 +57,9 @@ def daily_wave(days: int, start: datetime = MON) -> list[float]:
 
 def test_shifting_saves_and_interrupting_saves_more():
     truth = hourly(daily_wave(14), start=MON)
-    jobs = [MLJob(at(d, 10), timedelta(hours=h)) for d, h in [(0, 5), (1, 8), (2, 4), (3, 12), (4, 6)]]
+    jobs = [
+        MLJob(at(d, 10), timedelta(hours=h)) for d, h in [(0, 5), (1, 8), (2, 4), (3, 12), (4, 6)]
+    ]
     contiguous = simulate_ml(truth, jobs, deadline="semi_weekly", interruptible=False)
     chunked = simulate_ml(truth, jobs, deadline="semi_weekly", interruptible=True)
     none = simulate_ml(truth, jobs, deadline=timedelta(0), interruptible=False)
@@ -91,7 +97,9 @@ def test_study_extra_step_allows_one_more_half_hour():
     truth = on_study_grid(hourly([100, 100, 100, 100, 1, 1] * 4, start=MON, minutes=30))
     job = MLJob(MON, timedelta(hours=2))
     strict = simulate_ml(truth, [job], deadline=timedelta(0), interruptible=False)
-    study = simulate_ml(truth, [job], deadline=timedelta(0), interruptible=False, study_extra_step=True)
+    study = simulate_ml(
+        truth, [job], deadline=timedelta(0), interruptible=False, study_extra_step=True
+    )
     assert strict.runs[0] == ((MON.timestamp(), MON.timestamp() + 7200),)
     assert study.runs[0][0][0] == MON.timestamp() + 1800
 
