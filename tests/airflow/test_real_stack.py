@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,28 @@ from cryptography.fernet import Fernet
 from cleanshift_core import CarbonReceipt, Plan
 
 DAG_ID = "cleanshift_nightly_etl"
+TRIGGER_ONLY_DAG = """
+from datetime import datetime, timezone
+
+from airflow.sdk import dag
+
+from cleanshift_airflow.sensors import CarbonWindowSensor
+
+
+@dag(schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc), catchup=False)
+def cleanshift_start_from_trigger():
+    CarbonWindowSensor(
+        task_id="carbon_window",
+        provider={"kind": "mock", "speedup": 720, "anchor_hour": 18,
+                  "anchor": "{{ dag_run.start_date.isoformat() }}"},
+        duration="10s",
+        max_delay="75s",
+        start_from_trigger=True,
+    )
+
+
+cleanshift_start_from_trigger()
+"""
 PASSWORD = "cleanshift-e2e"
 COMPONENTS = {
     "api-server": ["api-server", "--host", "127.0.0.1", "--port", "{port}"],
@@ -140,6 +163,7 @@ def stack() -> Iterator[Stack]:
     home = Path(tempfile.mkdtemp(prefix="stack-", dir=os.environ["AIRFLOW_HOME"]))
     (home / "dags").mkdir()
     shutil.copy(EXAMPLE_DAGS / f"{DAG_ID}.py", home / "dags")
+    (home / "dags" / "cleanshift_start_from_trigger.py").write_text(TRIGGER_ONLY_DAG)
     (home / "passwords.json").write_text(json.dumps({"admin": PASSWORD}))
     stack = Stack(home)
     stack.airflow("db", "migrate")
@@ -165,61 +189,85 @@ def when(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def test_sensor_defers_without_a_worker_succeeds_on_time_and_the_receipt_shows(stack):
-    api = httpx.Client(
-        base_url=stack.url, headers={"Authorization": f"Bearer {token(stack)}"}, timeout=10
-    )
-    dag = f"/api/v2/dags/{DAG_ID}"
+class Api:
+    """The REST v2 calls the tests make, as an authenticated user."""
 
-    wait_for("the DAG to be parsed", lambda: api.get(dag).status_code == 200, 120)
-    plugins = api.get("/api/v2/plugins").json()["plugins"]
-    assert any(p["name"] == "cleanshift" for p in plugins), plugins
-    api.patch(dag, json={"is_paused": False}).raise_for_status()
-    run = api.post(f"{dag}/dagRuns", json={"logical_date": None})
-    run.raise_for_status()
-    run_id = run.json()["dag_run_id"]
-    tis = f"{dag}/dagRuns/{run_id}/taskInstances"
+    def __init__(self, stack: Stack) -> None:
+        self.http = httpx.Client(
+            base_url=stack.url, headers={"Authorization": f"Bearer {token(stack)}"}, timeout=10
+        )
 
-    def sensor_deferred():
-        ti = api.get(f"{tis}/carbon_window").json()
-        assert ti["state"] in (None, "scheduled", "queued", "running", "deferred"), ti
-        return ti if ti["state"] == "deferred" else None
+    def trigger(self, dag_id: str) -> str:
+        dag = f"/api/v2/dags/{dag_id}"
+        wait_for(f"{dag_id} to be parsed", lambda: self.http.get(dag).status_code == 200, 120)
+        self.http.patch(dag, json={"is_paused": False}).raise_for_status()
+        run = self.http.post(f"{dag}/dagRuns", json={"logical_date": None})
+        run.raise_for_status()
+        return run.json()["dag_run_id"]
 
-    deferred = wait_for("the sensor to defer", sensor_deferred, 120, every=0.25)
-    assert deferred["trigger"]["classpath"] == "cleanshift_airflow.triggers.CarbonWindowTrigger"
-    running = api.get(tis, params={"state": "running"}).json()["task_instances"]
-    assert running == []  # while the sensor waits, no worker runs anything for this run
+    def ti(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        return self.http.get(
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        ).json()
 
-    def run_finished():
-        state = api.get(f"{dag}/dagRuns/{run_id}").json()["state"]
-        return state if state in ("success", "failed") else None
+    def wait_deferred(self, dag_id: str, run_id: str, task_id: str) -> dict:
+        def deferred():
+            ti = self.ti(dag_id, run_id, task_id)
+            assert ti["state"] in (None, "scheduled", "queued", "running", "deferred"), ti
+            return ti if ti["state"] == "deferred" else None
 
-    assert wait_for("the run to finish", run_finished, 180) == "success", stack.logs()
+        return wait_for(f"{task_id} to defer", deferred, 120, every=0.25)
 
-    def xcom(task_id: str, key: str):
-        response = api.get(
-            f"{tis}/{task_id}/xcomEntries/{key}", params={"deserialize": True, "stringify": False}
+    def wait_finished(self, dag_id: str, run_id: str) -> str:
+        def finished():
+            state = self.http.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+            return state if state in ("success", "failed") else None
+
+        return wait_for(f"{dag_id} to finish", finished, 180)
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+        response = self.http.get(
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+            params={"deserialize": True, "stringify": False},
         )
         response.raise_for_status()
         value = response.json()["value"]
         return json.loads(value) if isinstance(value, str) else value
 
-    plan = Plan.model_validate(xcom("carbon_window", "cleanshift_plan"))
-    sensor = api.get(f"{tis}/carbon_window").json()
+
+def test_sensor_defers_without_a_worker_succeeds_on_time_and_the_receipt_shows(stack):
+    api = Api(stack)
+    plugins = api.http.get("/api/v2/plugins").json()["plugins"]
+    assert any(p["name"] == "cleanshift" for p in plugins), plugins
+    run_id = api.trigger(DAG_ID)
+
+    deferred = api.wait_deferred(DAG_ID, run_id, "carbon_window")
+    assert deferred["trigger"]["classpath"] == "cleanshift_airflow.triggers.CarbonWindowTrigger"
+    running = api.http.get(
+        f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"state": "running"}
+    ).json()["task_instances"]
+    assert running == []  # while the sensor waits, no worker runs anything for this run
+
+    assert api.wait_finished(DAG_ID, run_id) == "success", stack.logs()
+
+    plan = Plan.model_validate(api.xcom(DAG_ID, run_id, "carbon_window", "cleanshift_plan"))
+    sensor = api.ti(DAG_ID, run_id, "carbon_window")
     lateness = (when(sensor["end_date"]) - plan.start).total_seconds()
     assert plan.start > plan.earliest_start  # there was a real wait
     assert 0 <= lateness <= 5, f"sensor ended {lateness:.1f}s after the planned start"
 
-    receipt = CarbonReceipt.model_validate(xcom("carbon_receipt", "cleanshift_receipt"))
-    transform = api.get(f"{tis}/transform").json()
+    receipt = CarbonReceipt.model_validate(
+        api.xcom(DAG_ID, run_id, "carbon_receipt", "cleanshift_receipt")
+    )
+    transform = api.ti(DAG_ID, run_id, "transform")
     assert receipt.ran_at <= when(transform["start_date"]) and receipt.planned_start == plan.start
     assert receipt.avoided_g is not None and receipt.avoided_g > 0
 
     tab = f"/cleanshift/ti/{DAG_ID}/{run_id}/carbon_receipt/{{MAP_INDEX}}"
-    page = api.get(tab)
+    page = api.http.get(tab)
     assert page.status_code == 200 and "Carbon receipt" in page.text and "<svg" in page.text
     assert f"{receipt.avoided_g:.1f} g" in page.text
-    listing = api.get("/cleanshift/receipts")
+    listing = api.http.get("/cleanshift/receipts")
     assert listing.status_code == 200 and run_id in listing.text
 
     anonymous = httpx.get(f"{stack.url}{tab}", timeout=10)
@@ -229,3 +277,22 @@ def test_sensor_defers_without_a_worker_succeeds_on_time_and_the_receipt_shows(s
     assert anonymous.status_code == 401 and "<svg" not in anonymous.text
     assert forged.status_code in (401, 403) and "<svg" not in forged.text
     assert httpx.get(f"{stack.url}/cleanshift/receipts", timeout=10).status_code == 401
+
+
+def test_start_from_trigger_plans_and_waits_in_the_triggerer(stack):
+    """Airflow 3.3's start_from_trigger: the sensor never runs on a worker before its window;
+    its templated provider spec is rendered and planned in the triggerer."""
+    api = Api(stack)
+    dag_id = "cleanshift_start_from_trigger"
+    run_id = api.trigger(dag_id)
+
+    deferred = api.wait_deferred(dag_id, run_id, "carbon_window")
+    assert deferred["trigger"]["classpath"] == "cleanshift_airflow.triggers.CarbonWindowTrigger"
+    assert not deferred["hostname"], deferred  # no worker has run it
+
+    assert api.wait_finished(dag_id, run_id) == "success", stack.logs()
+    plan = Plan.model_validate(api.xcom(dag_id, run_id, "carbon_window", "cleanshift_plan"))
+    sensor = api.ti(dag_id, run_id, "carbon_window")
+    lateness = (when(sensor["end_date"]) - plan.start).total_seconds()
+    assert plan.start > plan.earliest_start and plan.region == "MOCK"
+    assert 0 <= lateness <= 5, f"sensor ended {lateness:.1f}s after the planned start"
