@@ -39,7 +39,9 @@ def load(rows: list[dict]) -> int:
 
 
 @flow(name="nightly-etl", log_prints=True)
-@carbon_window(PROVIDER, duration="10s", max_delay="60s", min_savings_pct=5, power_kw=4.0, min_deferral="5s")
+@carbon_window(
+    PROVIDER, duration="10s", max_delay="60s", min_savings_pct=5, power_kw=4.0, min_deferral="5s"
+)
 def nightly_etl(day: str = "2026-11-23") -> int:
     loaded = load(transform(extract(day)))
     print(f"loaded {loaded} rows for {day}")

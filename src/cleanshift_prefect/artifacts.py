@@ -81,12 +81,14 @@ async def publish_deferral(keys: ArtifactKeys, name: str, plan: Plan, where: str
                 f"### {name}: deferred until {_when(plan.start)}",
                 "",
                 f"- **Where the work went:** {where}",
-                f"- **Delay:** {format_duration(plan.delay)} (deadline for the start: {_when(plan.latest_start)})",
+                f"- **Delay:** {format_duration(plan.delay)} "
+                f"(deadline for the start: {_when(plan.latest_start)})",
                 f"- **Expected intensity:** {_num(plan.expected_intensity, ' gCO2eq/kWh')} "
                 f"vs {_num(plan.immediate_intensity, ' gCO2eq/kWh')} if run now "
                 f"({_num(savings, '%', 1)} cleaner)",
                 f"- **Why:** {plan.reason}",
-                f"- **Provider:** {plan.provider or 'none'} · region {plan.region or 'unknown'} · policy {plan.policy}",
+                f"- **Provider:** {plan.provider or 'none'} · region {plan.region or 'unknown'} "
+                f"· policy {plan.policy}",
                 "",
                 "```text",
                 forecast_chart(plan.forecast, (plan.start, plan.end)),
@@ -114,16 +116,25 @@ class WaitProgress:
 
     async def update(self, now: datetime, target: datetime) -> None:
         total = (target - self.begun).total_seconds()
-        done = 100.0 if total <= 0 else min(100.0, (now - self.begun).total_seconds() / total * 100.0)
+        done = (
+            100.0 if total <= 0 else min(100.0, (now - self.begun).total_seconds() / total * 100.0)
+        )
         await aupdate_progress_artifact(self.artifact_id, progress=round(done, 1))
 
 
 def announce_window(name: str, keys: ArtifactKeys, plan: Plan, run_id: UUID | None) -> None:
     """Emit the event automations can trigger on when the chosen window opens."""
-    related = [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}] if run_id else []
+    related = (
+        [{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}]
+        if run_id
+        else []
+    )
     emit_event(
         event=WINDOW_OPENED_EVENT,
-        resource={"prefect.resource.id": f"cleanshift.job.{keys.slug}", "prefect.resource.name": name},
+        resource={
+            "prefect.resource.id": f"cleanshift.job.{keys.slug}",
+            "prefect.resource.name": name,
+        },
         related=related,
         payload={
             "planned_start": plan.start.isoformat(),
@@ -146,7 +157,10 @@ def receipt_rows(receipt: CarbonReceipt) -> list[dict[str, Any]]:
         ("finished at", _when(receipt.finished_at)),
         ("delay", format_duration(receipt.ran_at - receipt.scheduled_at)),
         ("intensity of the run (gCO2eq/kWh)", _num(receipt.avg_intensity_gco2_per_kwh, digits=1)),
-        ("intensity if run immediately (gCO2eq/kWh)", _num(receipt.counterfactual_avg_intensity, digits=1)),
+        (
+            "intensity if run immediately (gCO2eq/kWh)",
+            _num(receipt.counterfactual_avg_intensity, digits=1),
+        ),
         ("savings", _num(receipt.estimated_savings_pct, "%", 1)),
         ("emitted (g)", _num(receipt.emitted_g, digits=1)),
         ("avoided (g)", _num(receipt.avoided_g, digits=1)),
@@ -161,12 +175,15 @@ def receipt_rows(receipt: CarbonReceipt) -> list[dict[str, Any]]:
     return [{"field": k, "value": v} for k, v in values]
 
 
-async def publish_receipt(keys: ArtifactKeys, name: str, plan: Plan, receipt: CarbonReceipt) -> None:
+async def publish_receipt(
+    keys: ArtifactKeys, name: str, plan: Plan, receipt: CarbonReceipt
+) -> None:
     """The receipt as a table artifact and as a markdown report with the chart."""
     await acreate_table_artifact(
         key=keys.receipt,
         table=receipt_rows(receipt),
-        description=f"{name}: carbon receipt ({_num(receipt.estimated_savings_pct, '%', 1)} vs running immediately)",
+        description=f"{name}: carbon receipt "
+        f"({_num(receipt.estimated_savings_pct, '%', 1)} vs running immediately)",
     )
     estimate = "an estimate" if receipt.is_estimate else "measured"
     basis = receipt.intensity_basis.value if receipt.intensity_basis else "no data"
@@ -182,13 +199,17 @@ async def publish_receipt(keys: ArtifactKeys, name: str, plan: Plan, receipt: Ca
                 f"| start | {_when(receipt.ran_at)} | {_when(receipt.scheduled_at)} |",
                 f"| intensity (gCO2eq/kWh) | {_num(receipt.avg_intensity_gco2_per_kwh, digits=1)} "
                 f"| {_num(receipt.counterfactual_avg_intensity, digits=1)} |",
-                f"| emissions (g) | {_num(receipt.emitted_g, digits=1)} | {_num(receipt.counterfactual_g, digits=1)} |",
+                f"| emissions (g) | {_num(receipt.emitted_g, digits=1)} "
+                f"| {_num(receipt.counterfactual_g, digits=1)} |",
                 "",
-                f"**Savings:** {_num(receipt.estimated_savings_pct, '%', 1)} ({estimate}; basis: {basis}, "
-                f"coverage {receipt.coverage_pct:.0f}%). **Why this window:** {receipt.reason}",
+                f"**Savings:** {_num(receipt.estimated_savings_pct, '%', 1)} "
+                f"({estimate}; basis: {basis}, coverage {receipt.coverage_pct:.0f}%). "
+                f"**Why this window:** {receipt.reason}",
                 "",
                 "```text",
-                forecast_chart(plan.forecast, (plan.start, plan.end), (receipt.ran_at, receipt.finished_at)),
+                forecast_chart(
+                    plan.forecast, (plan.start, plan.end), (receipt.ran_at, receipt.finished_at)
+                ),
                 "```",
             ]
         ),

@@ -38,12 +38,18 @@ GridIntensityCredentials(kind="electricitymaps", region="DE", api_key="...").sav
 def nightly_etl(): ...
 ```"""
 
-    kind: str = Field(default="mock", description="Provider kind, e.g. 'electricitymaps', 'watttime', 'mock'.")
-    region: Optional[str] = Field(default=None, description="Grid region or zone, e.g. 'DE', 'CAISO_NORTH'.")
+    kind: str = Field(
+        default="mock", description="Provider kind, e.g. 'electricitymaps', 'watttime', 'mock'."
+    )
+    region: Optional[str] = Field(
+        default=None, description="Grid region or zone, e.g. 'DE', 'CAISO_NORTH'."
+    )
     api_key: Optional[SecretStr] = Field(default=None, description="API key or token.")
     username: Optional[str] = Field(default=None, description="Account user name (WattTime).")
     password: Optional[SecretStr] = Field(default=None, description="Account password (WattTime).")
-    base_url: Optional[str] = Field(default=None, description="Override the provider's API address.")
+    base_url: Optional[str] = Field(
+        default=None, description="Override the provider's API address."
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="Other non-secret provider options, e.g. {'speedup': 720} for the mock.",

@@ -28,8 +28,11 @@ def forecast_chart(
     top = max(r.intensity for r in rows) or 1.0
     lines = []
     for r in rows:
-        marks = ("◆ window " if _overlaps(r, window) else "") + ("● run" if run and _overlaps(r, run) else "")
-        lines.append(f"{r.start:%m-%d %H:%M:%S} │{_bar(r.intensity / top)} {r.intensity:6.0f} {marks}".rstrip())
+        marks = ("◆ window " if _overlaps(r, window) else "") + (
+            "● run" if run and _overlaps(r, run) else ""
+        )
+        row = f"{r.start:%m-%d %H:%M:%S} │{_bar(r.intensity / top)} {r.intensity:6.0f} {marks}"
+        lines.append(row.rstrip())
     lines.append(f"{'':14} gCO2eq/kWh; ◆ chosen window, ● actual run (UTC)")
     return "\n".join(lines)
 
@@ -53,6 +56,6 @@ def _merge(points: list[Interval], limit: int) -> list[Interval]:
     for i in range(0, len(points), size):
         group = points[i : i + size]
         seconds = [(p.end - p.start).total_seconds() for p in group]
-        mean = sum(p.intensity * s for p, s in zip(group, seconds)) / sum(seconds)
+        mean = sum(p.intensity * s for p, s in zip(group, seconds, strict=True)) / sum(seconds)
         merged.append(Interval(start=group[0].start, end=group[-1].end, intensity=mean))
     return merged

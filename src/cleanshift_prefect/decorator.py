@@ -17,7 +17,14 @@ from typing import Any, Awaitable, Callable, TypeVar, overload
 
 from prefect import Flow, Task
 
-from cleanshift_core import ConfigurationError, GridIntensityProvider, JobSpec, OnProviderError, Policy, SchedulingRules
+from cleanshift_core import (
+    ConfigurationError,
+    GridIntensityProvider,
+    JobSpec,
+    OnProviderError,
+    Policy,
+    SchedulingRules,
+)
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, parse_duration
 
 from .blocks import GridIntensityCredentials
@@ -88,10 +95,16 @@ def carbon_window(
     if power_kw is not None and not (
         isinstance(power_kw, (int, float)) and not isinstance(power_kw, bool) and power_kw > 0
     ):
-        raise ConfigurationError(f"power_kw must be a positive number of kilowatts, got {power_kw!r}")
-    replan = parse_duration(replan_interval, "replan_interval") if replan_interval is not None else None
+        raise ConfigurationError(
+            f"power_kw must be a positive number of kilowatts, got {power_kw!r}"
+        )
+    replan = (
+        parse_duration(replan_interval, "replan_interval") if replan_interval is not None else None
+    )
     if replan is not None and replan <= timedelta(0):
-        raise ConfigurationError(f"replan_interval must be positive, got {replan_interval!r}; e.g. '30m'")
+        raise ConfigurationError(
+            f"replan_interval must be positive, got {replan_interval!r}; e.g. '30m'"
+        )
     deferral = parse_duration(min_deferral, "min_deferral")
     if deferral < timedelta(0):
         raise ConfigurationError(f"min_deferral must be zero or positive, got {min_deferral!r}")
@@ -104,12 +117,13 @@ def carbon_window(
             return copy  # type: ignore[return-value]
         if not callable(target) or inspect.isclass(target):
             raise ConfigurationError(
-                f"@carbon_window decorates a function, a @flow or a @task, not {type(target).__name__}"
+                "@carbon_window decorates a function, a @flow or a @task, "
+                f"not {type(target).__name__}"
             )
         if inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target):
             raise ConfigurationError(
-                f"@carbon_window cannot wrap the generator {target.__name__!r}: its work runs after "
-                "the call returns, outside the window; return the results instead of yielding them"
+                f"@carbon_window cannot wrap the generator {target.__name__!r}: its work runs "
+                "after the call returns, outside the window; return results instead of yielding"
             )
         return _wrap(target, config)  # type: ignore[return-value]
 
@@ -159,4 +173,3 @@ def _run_async(coro: Awaitable[T]) -> T:
     context = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(context.run, asyncio.run, coro).result()  # type: ignore[arg-type]
-

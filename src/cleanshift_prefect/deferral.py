@@ -76,5 +76,8 @@ def deferred_state(plan: Plan, continuation: FlowRun) -> State:
             f"Deferred to the carbon window at {plan.start.isoformat()}: the work continues in "
             f"flow run {continuation.name!r} ({continuation.id})"
         ),
-        data={"deferred_until": plan.start.isoformat(), "continuation_flow_run_id": str(continuation.id)},
+        data={
+            "deferred_until": plan.start.isoformat(),
+            "continuation_flow_run_id": str(continuation.id),
+        },
     )

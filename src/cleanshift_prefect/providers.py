@@ -18,7 +18,13 @@ from .blocks import BLOCK_TYPE_SLUG, GridIntensityCredentials
 DEFAULT_PROVIDER = "mock"
 
 ProviderArg = Union[
-    GridIntensityCredentials, GridIntensityProvider, ProviderSpec, str, Mapping[str, Any], list, None
+    GridIntensityCredentials,
+    GridIntensityProvider,
+    ProviderSpec,
+    str,
+    Mapping[str, Any],
+    list,
+    None,
 ]
 
 
@@ -43,7 +49,9 @@ class ProviderRef:
                 )
             self._block_name = name
         else:
-            self._spec = list(value) if isinstance(value, (list, tuple)) else ProviderSpec.parse(value)
+            self._spec = (
+                list(value) if isinstance(value, (list, tuple)) else ProviderSpec.parse(value)
+            )
         if self._spec is not None:
             # Build once now: unknown kinds and options fail at decoration time with core's
             # fix-it messages, and the run later reuses this very (cached, shared) provider.
@@ -65,4 +73,3 @@ class ProviderRef:
         if self._instance is not None:
             return f"ProviderRef({self._instance!r})"
         return f"ProviderRef({self._spec!r})"
-

@@ -25,10 +25,24 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_run_logger
 from prefect.states import Completed, Running, State
 
-from cleanshift_core import JobSkipped, JobSpec, Plan, SchedulingRules, plan_job, settle_receipt, wait_for_window
+from cleanshift_core import (
+    JobSkipped,
+    JobSpec,
+    Plan,
+    SchedulingRules,
+    plan_job,
+    settle_receipt,
+    wait_for_window,
+)
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, format_duration
 
-from .artifacts import ArtifactKeys, WaitProgress, announce_window, publish_deferral, publish_receipt
+from .artifacts import (
+    ArtifactKeys,
+    WaitProgress,
+    announce_window,
+    publish_deferral,
+    publish_receipt,
+)
 from .deferral import continuation_plan, deferred_from, deferred_state, schedule_continuation
 from .providers import ProviderRef
 
@@ -68,7 +82,14 @@ class Site:
         task_ctx, flow_ctx = TaskRunContext.get(), FlowRunContext.get()
         if task_ctx is not None:
             name = task_ctx.task.name if task_ctx.task.fn is wrapper else fallback_name
-            return cls(name, ArtifactKeys.for_name(name), get_run_logger(), True, None, task_ctx.task_run.flow_run_id)
+            return cls(
+                name,
+                ArtifactKeys.for_name(name),
+                get_run_logger(),
+                True,
+                None,
+                task_ctx.task_run.flow_run_id,
+            )
         if flow_ctx is not None and flow_ctx.flow_run is not None:
             is_body = flow_ctx.flow.fn is wrapper
             name = flow_ctx.flow.name if is_body else fallback_name
@@ -80,7 +101,14 @@ class Site:
                 flow_ctx.flow_run if is_body else None,
                 flow_ctx.flow_run.id,
             )
-        return cls(fallback_name, ArtifactKeys.for_name(fallback_name), logging.getLogger("cleanshift_prefect"), False, None, None)
+        return cls(
+            fallback_name,
+            ArtifactKeys.for_name(fallback_name),
+            logging.getLogger("cleanshift_prefect"),
+            False,
+            None,
+            None,
+        )
 
     @property
     def can_defer(self) -> bool:
@@ -103,7 +131,9 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
     if plan is not None:
         log.info(
             "Continuing the work deferred by flow run %s: carbon window planned for %s (%s)",
-            deferred_from(site.flow_run), plan.start.isoformat(), plan.reason,
+            deferred_from(site.flow_run),
+            plan.start.isoformat(),
+            plan.reason,
         )
     else:
         try:
@@ -114,15 +144,21 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
         now = clock.now()
         log.info(
             "Carbon plan for %s: start %s (in %s), expected %s vs %s gCO2eq/kWh now; %s",
-            site.name, plan.start.isoformat(), format_duration(max(plan.start - now, timedelta(0))),
-            _fmt(plan.expected_intensity), _fmt(plan.immediate_intensity), plan.reason,
+            site.name,
+            plan.start.isoformat(),
+            format_duration(max(plan.start - now, timedelta(0))),
+            _fmt(plan.expected_intensity),
+            _fmt(plan.immediate_intensity),
+            plan.reason,
         )
         if plan.start > now:
             if site.can_defer and plan.start - now >= config.min_deferral:
                 return await _defer(site, plan)
             if site.in_run:
                 await publish_deferral(
-                    site.keys, site.name, plan,
+                    site.keys,
+                    site.name,
+                    plan,
                     "waiting in this process with an async sleep (other tasks keep running)",
                 )
     if plan.start > clock.now():
@@ -142,7 +178,9 @@ async def close_window(config: CarbonConfig, site: Site, opened: Opened) -> None
     savings = receipt.estimated_savings_pct
     site.logger.info(
         "Carbon receipt for %s: %s gCO2eq/kWh vs %s if run immediately (%s; basis %s%s)",
-        site.name, _fmt(receipt.avg_intensity_gco2_per_kwh), _fmt(receipt.counterfactual_avg_intensity),
+        site.name,
+        _fmt(receipt.avg_intensity_gco2_per_kwh),
+        _fmt(receipt.counterfactual_avg_intensity),
         "savings unknown" if savings is None else f"{savings:.1f}% saved",
         receipt.intensity_basis.value if receipt.intensity_basis else "none",
         ", an estimate" if receipt.is_estimate else "",
@@ -155,14 +193,18 @@ async def _defer(site: Site, plan: Plan) -> State:
     assert site.flow_run is not None
     continuation = await schedule_continuation(site.flow_run, plan)
     await publish_deferral(
-        site.keys, site.name, plan,
-        f"flow run `{continuation.name}` ({continuation.id}), scheduled for {plan.start.isoformat()}; "
-        "this run's process exits and frees its infrastructure",
+        site.keys,
+        site.name,
+        plan,
+        f"flow run `{continuation.name}` ({continuation.id}), scheduled for "
+        f"{plan.start.isoformat()}; this run's process exits and frees its infrastructure",
     )
     site.logger.info(
         "Deferring to the carbon window: flow run %r (%s) is scheduled for %s; this run ends now "
         "and releases its process",
-        continuation.name, continuation.id, plan.start.isoformat(),
+        continuation.name,
+        continuation.id,
+        plan.start.isoformat(),
     )
     return deferred_state(plan, continuation)
 
@@ -170,7 +212,9 @@ async def _defer(site: Site, plan: Plan) -> State:
 async def _wait_here(config: CarbonConfig, site: Site, provider: Any, plan: Plan) -> Plan:
     """Async wait with a progress artifact; a local flow run also shows it in its states."""
     clock, current = config.clock, [plan]
-    progress = await WaitProgress.start(site.keys, site.name, plan, clock.now()) if site.in_run else None
+    progress = (
+        await WaitProgress.start(site.keys, site.name, plan, clock.now()) if site.in_run else None
+    )
     step = min(MAX_PROGRESS_STEP_SECONDS, max(1.0, (plan.start - clock.now()).total_seconds() / 20))
 
     async def sleep(seconds: float) -> None:
@@ -179,13 +223,23 @@ async def _wait_here(config: CarbonConfig, site: Site, provider: Any, plan: Plan
             await progress.update(clock.now(), current[0].start)
 
     def moved(new_plan: Plan) -> None:
-        site.logger.info("Carbon window moved to %s: %s", new_plan.start.isoformat(), new_plan.reason)
+        site.logger.info(
+            "Carbon window moved to %s: %s", new_plan.start.isoformat(), new_plan.reason
+        )
         current[0] = new_plan
 
     site.logger.info("Waiting in-process until %s for the carbon window", plan.start.isoformat())
-    await _set_flow_state(site, Running(name=LOCAL_WAIT_STATE_NAME, message=f"until {plan.start.isoformat()}"))
+    await _set_flow_state(
+        site, Running(name=LOCAL_WAIT_STATE_NAME, message=f"until {plan.start.isoformat()}")
+    )
     plan = await wait_for_window(
-        provider, plan, config.rules, replan_interval=config.replan_interval, clock=clock, sleep=sleep, on_replan=moved
+        provider,
+        plan,
+        config.rules,
+        replan_interval=config.replan_interval,
+        clock=clock,
+        sleep=sleep,
+        on_replan=moved,
     )
     await _set_flow_state(site, Running())
     if progress is not None:

@@ -50,7 +50,13 @@ def trough_at(when: datetime, region: str = "TEST") -> dict:
     The mock's daily minimum is at curve hour 03:00; anchoring that hour at ``when`` puts the
     cleanest ``POINT_SECONDS``-long window there, with strictly dirtier points either side.
     """
-    return {"kind": "mock", "region": region, "speedup": SPEEDUP, "anchor": when.isoformat(), "anchor_hour": 3}
+    return {
+        "kind": "mock",
+        "region": region,
+        "speedup": SPEEDUP,
+        "anchor": when.isoformat(),
+        "anchor_hour": 3,
+    }
 
 
 def seconds_from_now(seconds: float) -> datetime:

@@ -16,7 +16,12 @@ GRID = os.environ["CLEANSHIFT_TEST_GRID"]
 
 
 @flow(name="served-carbon", persist_result=True)
-@carbon_window({"kind": "file", "path": GRID, "region": "SERVED"}, duration="5s", max_delay="60s", min_deferral="5s")
+@carbon_window(
+    {"kind": "file", "path": GRID, "region": "SERVED"},
+    duration="5s",
+    max_delay="60s",
+    min_deferral="5s",
+)
 def served_carbon(batch: str, size: int = 1) -> dict:
     return {
         "batch": batch,

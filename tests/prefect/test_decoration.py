@@ -21,7 +21,10 @@ from cleanshift_prefect import carbon_window
         ({"finish_by": datetime(2030, 1, 1)}, "is naive; pass a timezone-aware datetime"),
         ({"policy": "greenest"}, "unknown policy 'greenest'; choose one of"),
         ({"policy": "threshold"}, "policy='threshold' needs max_intensity"),
-        ({"policy": "halt_if_dirty", "max_intensity": 200}, "use policy='min_carbon' or 'threshold'"),
+        (
+            {"policy": "halt_if_dirty", "max_intensity": 200},
+            "use policy='min_carbon' or 'threshold'",
+        ),
         ({"min_savings_pct": 150}, "min_savings_pct must be between 0 and 100"),
         ({"on_provider_error": "retry"}, "unknown on_provider_error 'retry'; choose one of"),
         ({"power_kw": -3}, "power_kw must be a positive number of kilowatts"),
@@ -72,12 +75,18 @@ def test_decorator_over_flow_and_task_returns_them_with_their_options():
 
     wrapped_task = carbon_window(duration="30m")(score)
     wrapped_flow = carbon_window(duration="30m")(infer)
-    assert isinstance(wrapped_task, Task) and (wrapped_task.name, wrapped_task.retries, wrapped_task.tags) == (
+    assert isinstance(wrapped_task, Task) and (
+        wrapped_task.name,
+        wrapped_task.retries,
+        wrapped_task.tags,
+    ) == (
         "score",
         3,
         {"gpu"},
     )
-    assert isinstance(wrapped_flow, Flow) and wrapped_flow.name == "infer" and wrapped_flow.log_prints
+    assert (
+        isinstance(wrapped_flow, Flow) and wrapped_flow.name == "infer" and wrapped_flow.log_prints
+    )
     assert wrapped_task.fn is not score.fn and wrapped_task.fn.__wrapped__ is score.fn
     assert list(wrapped_flow.parameters.properties) == ["n"]
 

@@ -16,7 +16,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "example_flows"
 
 def load_example(name: str, monkeypatch: pytest.MonkeyPatch, seconds_ahead: float):
     """Import ``example_flows/<name>.py`` with its grid's cleanest slot ``seconds_ahead``."""
-    monkeypatch.setenv("CLEANSHIFT_PROVIDER", json.dumps(trough_at(seconds_from_now(seconds_ahead), "EXAMPLE")))
+    monkeypatch.setenv(
+        "CLEANSHIFT_PROVIDER", json.dumps(trough_at(seconds_from_now(seconds_ahead), "EXAMPLE"))
+    )
     monkeypatch.syspath_prepend(str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
@@ -37,4 +39,8 @@ async def test_batch_inference_example(monkeypatch):
     state = await example.batch_inference(batches=3, rows=10, return_state=True)
     assert await state.result() == 15.0
     keys = set(await artifacts_of(state.state_details.flow_run_id))
-    assert {"score-batch-carbon-wait", "score-batch-carbon-receipt", "score-batch-carbon-report"} <= keys
+    assert {
+        "score-batch-carbon-wait",
+        "score-batch-carbon-receipt",
+        "score-batch-carbon-report",
+    } <= keys

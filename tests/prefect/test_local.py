@@ -16,7 +16,14 @@ from prefect.events.filters import EventFilter, EventNameFilter
 
 from cleanshift_prefect import LOCAL_WAIT_STATE_NAME, WINDOW_OPENED_EVENT, carbon_window
 
-from .conftest import POINT_SECONDS, artifacts_of, seconds_from_now, state_names, table_rows, trough_at
+from .conftest import (
+    POINT_SECONDS,
+    artifacts_of,
+    seconds_from_now,
+    state_names,
+    table_rows,
+    trough_at,
+)
 
 
 async def test_two_async_tasks_wait_concurrently_and_leave_receipts():
@@ -31,7 +38,9 @@ async def test_two_async_tasks_wait_concurrently_and_leave_receipts():
             return x * 2, datetime.now(timezone.utc)
 
         @task(name="long_wait")
-        @carbon_window(trough_at(later, "B"), duration=f"{POINT_SECONDS}s", max_delay="20s", power_kw=2.0)
+        @carbon_window(
+            trough_at(later, "B"), duration=f"{POINT_SECONDS}s", max_delay="20s", power_kw=2.0
+        )
         async def long_wait(x: int) -> tuple[int, datetime]:
             return x * 3, datetime.now(timezone.utc)
 
@@ -58,7 +67,12 @@ async def test_two_async_tasks_wait_concurrently_and_leave_receipts():
     assert max(waits) - 1 < wall < sum(waits) - 2, (wall, waits)
 
     for slug in ("short-wait", "long-wait"):
-        assert {f"{slug}-carbon-deferral", f"{slug}-carbon-wait", f"{slug}-carbon-receipt", f"{slug}-carbon-report"} <= set(artifacts)
+        assert {
+            f"{slug}-carbon-deferral",
+            f"{slug}-carbon-wait",
+            f"{slug}-carbon-receipt",
+            f"{slug}-carbon-report",
+        } <= set(artifacts)
         assert artifacts[f"{slug}-carbon-wait"].data == 100.0
         assert "deferred until" in artifacts[f"{slug}-carbon-deferral"].description
     receipt = table_rows(artifacts["long-wait-carbon-receipt"])

@@ -12,7 +12,12 @@ from prefect import flow, task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
-from cleanshift_core import GridIntensityProvider, MockProvider, ProviderUnavailableError, SignalKind
+from cleanshift_core import (
+    GridIntensityProvider,
+    MockProvider,
+    ProviderUnavailableError,
+    SignalKind,
+)
 from cleanshift_core.providers import register_provider
 from cleanshift_prefect import BLOCK_TYPE_SLUG, GridIntensityCredentials, carbon_window
 
@@ -62,7 +67,9 @@ async def test_provider_failure_follows_on_provider_error():
         return datetime.now(timezone.utc)
 
     @task
-    @carbon_window("unreachable", duration="1m", max_delay="3s", on_provider_error="wait_until_deadline")
+    @carbon_window(
+        "unreachable", duration="1m", max_delay="3s", on_provider_error="wait_until_deadline"
+    )
     async def wait_until_deadline() -> datetime:
         return datetime.now(timezone.utc)
 
@@ -86,7 +93,9 @@ async def test_provider_failure_follows_on_provider_error():
     assert failed.is_failed()
     with pytest.raises(ProviderUnavailableError, match="unreachable"):
         await failed.result()
-    rows = table_rows((await artifacts_of(state.state_details.flow_run_id))["run-now-carbon-receipt"])
+    rows = table_rows(
+        (await artifacts_of(state.state_details.flow_run_id))["run-now-carbon-receipt"]
+    )
     assert rows["intensity of the run (gCO2eq/kWh)"] == "unknown" and rows["estimate"] == "yes"
     assert "on_provider_error='run_now'" in rows["reason"]
 
@@ -95,7 +104,9 @@ async def test_block_by_name_runs_the_flow_and_never_shows_its_secret():
     await GridIntensityCredentials.register_type_and_schema()
     window = seconds_from_now(3)
     options = {k: v for k, v in trough_at(window, "BLOCKED").items() if k not in ("kind", "region")}
-    block = GridIntensityCredentials(kind="keyed-mock", region="BLOCKED", api_key=SECRET, options=options)
+    block = GridIntensityCredentials(
+        kind="keyed-mock", region="BLOCKED", api_key=SECRET, options=options
+    )
     await block.save("test-grid", overwrite=True)
     assert SECRET not in repr(block) and SECRET not in repr(block.to_spec())
 
@@ -111,10 +122,14 @@ async def test_block_by_name_runs_the_flow_and_never_shows_its_secret():
     artifacts = await artifacts_of(flow_run_id)
     assert table_rows(artifacts["with-block-carbon-receipt"])["region"] == "BLOCKED"
     async with get_client() as client:
-        stored = await client.read_block_document_by_name("test-grid", BLOCK_TYPE_SLUG, include_secrets=False)
+        stored = await client.read_block_document_by_name(
+            "test-grid", BLOCK_TYPE_SLUG, include_secrets=False
+        )
         deadline = time.monotonic() + 10
         while True:  # logs are shipped in the background: wait for the run's last line
-            logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            logs = await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+            )
             if any("Carbon receipt" in log.message for log in logs) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)
@@ -126,6 +141,8 @@ async def test_block_by_name_runs_the_flow_and_never_shows_its_secret():
 
 
 def test_block_is_discovered_through_the_prefect_collections_entry_point():
-    [entry] = [e for e in entry_points(group="prefect.collections") if e.name == "cleanshift_prefect"]
+    [entry] = [
+        e for e in entry_points(group="prefect.collections") if e.name == "cleanshift_prefect"
+    ]
     assert entry.load().GridIntensityCredentials is GridIntensityCredentials
     assert GridIntensityCredentials.get_block_type_slug() == BLOCK_TYPE_SLUG
