@@ -10,6 +10,8 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, Context
 from airflow.triggers.base import StartTriggerArgs
 
+from cleanshift_core import Plan
+
 from .hooks import ProviderArg
 from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
 from .links import CarbonReceiptLink
@@ -102,7 +104,7 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
     def poke(self, context: Context) -> bool:
         raise NotImplementedError("CarbonWindowSensor always defers; it is never poked")
 
-    def _release(self, context: Context, plan: Any) -> None:
+    def _release(self, context: Context, plan: Plan) -> None:
         self.push_plan(context, plan)
         context["ti"].xcom_push(key=RELEASED_AT_XCOM_KEY, value=utcnow().isoformat())
         saving = plan.expected_savings_pct
