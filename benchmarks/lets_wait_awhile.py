@@ -22,6 +22,7 @@ from cleanshift_core.scenarios import (
     DeadlineRule,
     on_study_grid,
     simulate_ml,
+    study_deadline,
     study_ml_jobs,
     study_noise,
 )
@@ -162,6 +163,7 @@ def _plots(results, saved) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -194,30 +196,35 @@ def _plots(results, saved) -> None:
         datetime(2020, 3, 12, tzinfo=timezone.utc),
     )
     jobs = [j for j in _JOBS if week0 <= j.release < week0 + timedelta(days=5)][:4]
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     shown = truth.between(week0, week1)
     times = [datetime.fromtimestamp(s, timezone.utc) for s in shown.starts]
+    low, high = min(shown.values), max(shown.values)
+    lane = (high - low) / 8
     for ax, intr in zip(axes, (True, False)):
         ax.step(
             times, shown.values, where="post", color="black", linewidth=0.8, label="intensity (DE)"
         )
         outcome = simulate_ml(truth, jobs, deadline=DeadlineRule.SEMI_WEEKLY, interruptible=intr)
         for n, (job, spans) in enumerate(zip(jobs, outcome.runs)):
-            color = f"C{n}"
-            ax.axvline(job.release, color=color, linestyle=":", linewidth=1)
-            for a, b in spans:
-                ax.axvspan(
-                    datetime.fromtimestamp(a, timezone.utc),
-                    datetime.fromtimestamp(b, timezone.utc),
-                    color=color,
-                    alpha=0.25,
-                    label=f"job {n + 1} ({job.duration.total_seconds() / 3600:.1f} h)"
-                    if (a, b) == spans[0]
-                    else None,
-                )
+            y = low - (n + 1.2) * lane
+            deadline = study_deadline(job.release, job.duration, DeadlineRule.SEMI_WEEKLY)
+            ax.hlines(
+                y + lane * 0.35, job.release, deadline, color=f"C{n}", linewidth=0.8, linestyle=":"
+            )
+            ax.broken_barh(
+                [
+                    (mdates.date2num(datetime.fromtimestamp(a, timezone.utc)), (b - a) / 86400)
+                    for a, b in spans
+                ],
+                (y, lane * 0.7),
+                color=f"C{n}",
+                label=f"job {n + 1}: {job.duration.total_seconds() / 3600:.1f} h",
+            )
         ax.set_ylabel("gCO2eq/kWh")
         ax.set_title(
-            ("interruptible" if intr else "contiguous") + ": chosen windows (dotted: release)"
+            ("interruptible" if intr else "contiguous")
+            + ": where each job runs (bars) between release and deadline (dotted)"
         )
         ax.legend(fontsize=7, loc="upper right")
     fig.autofmt_xdate()
