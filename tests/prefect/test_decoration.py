@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import re
 from datetime import datetime, timedelta
 
 import pytest
 from prefect import Flow, Task, flow, task
 
 from cleanshift_core import ConfigurationError
-from cleanshift_prefect import carbon_window
+from cleanshift_prefect import ArtifactKeys, carbon_window
 
 
 @pytest.mark.parametrize(
@@ -97,3 +98,14 @@ def test_bare_decorator_uses_the_defaults():
         return "done"
 
     assert job.__name__ == "job" and job.__wrapped__ is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [("Nightly ETL (EU)", "nightly-etl-eu"), ("score_batch", "score-batch"), ("__", "cleanshift")],
+)
+def test_artifact_keys_are_valid_prefect_keys(name, slug):
+    keys = ArtifactKeys.for_name(name)
+    assert keys.receipt == f"{slug}-carbon-receipt"
+    for key in (keys.deferral, keys.progress, keys.receipt, keys.report):
+        assert re.fullmatch(r"[a-z0-9-]+", key)

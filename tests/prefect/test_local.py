@@ -146,3 +146,21 @@ async def test_sync_task_called_from_an_async_flow_waits_and_reports():
     assert value == 2 and ran >= window
     artifacts = await artifacts_of(state.state_details.flow_run_id)
     assert table_rows(artifacts["sync-step-carbon-receipt"])["region"] == "SYNC"
+
+
+async def test_now_or_never_on_a_dirty_grid_skips_without_failing():
+    ran = []
+
+    @task(name="opportunistic")
+    @carbon_window("mock", duration="1h", policy="now_or_never", max_intensity=1)
+    async def opportunistic() -> str:
+        ran.append(True)
+        return "ran"
+
+    @flow
+    async def maybe():
+        return await opportunistic(return_state=True)
+
+    skipped = await (await maybe(return_state=True)).result()
+    assert skipped.is_completed() and skipped.name == "Skipped" and not ran
+    assert "above max_intensity=1" in skipped.message
