@@ -16,8 +16,11 @@ from .errors import (
     RateLimitedError,
     UnknownRegionError,
 )
+from .batch import BatchPlan, plan_batch, plan_batch_with_provider
+from .chunks import Chunk, ChunkPlan, chunk_plans, plan_chunks
 from .job import JobSpec
-from .plan import Interval, Plan
+from .location import decide_location, plan_across_locations
+from .plan import Interval, LocationOption, Plan
 from .planner import scan_windows
 from .policies import OnProviderError, Policy, SchedulingRules, decide
 from .providers import (
@@ -40,9 +43,12 @@ __all__ = [
     "BadDataError",
     "BadSeriesError",
     "Basis",
+    "BatchPlan",
     "CachedProvider",
     "CarbonReceipt",
     "CarbonWindow",
+    "Chunk",
+    "ChunkPlan",
     "CleanshiftError",
     "ConfigurationError",
     "FileProvider",
@@ -52,6 +58,7 @@ __all__ = [
     "Interval",
     "JobSkipped",
     "JobSpec",
+    "LocationOption",
     "MockProvider",
     "OnProviderError",
     "Plan",
@@ -66,32 +73,19 @@ __all__ = [
     "build_provider",
     "build_receipt",
     "carbon_window",
+    "chunk_plans",
     "decide",
+    "decide_location",
     "find_cleanest_window",
     "parse_duration",
+    "plan_across_locations",
+    "plan_batch",
+    "plan_batch_with_provider",
+    "plan_chunks",
     "plan_job",
     "replan",
     "scan_windows",
     "settle_receipt",
     "shared_provider",
     "wait_for_window",
-]
-
-# Beyond one window: location + time, interruptible jobs, batches.
-from .batch import BatchPlan, plan_batch, plan_batch_with_provider  # noqa: E402
-from .chunks import Chunk, ChunkPlan, chunk_plans, plan_chunks  # noqa: E402
-from .location import decide_location, plan_across_locations  # noqa: E402
-from .plan import LocationOption  # noqa: E402
-
-__all__ += [
-    "BatchPlan",
-    "Chunk",
-    "ChunkPlan",
-    "LocationOption",
-    "chunk_plans",
-    "decide_location",
-    "plan_across_locations",
-    "plan_batch",
-    "plan_batch_with_provider",
-    "plan_chunks",
 ]
