@@ -17,7 +17,14 @@ from .errors import (
     UnknownRegionError,
 )
 from .batch import BatchPlan, plan_batch, plan_batch_with_provider
-from .chunks import Chunk, ChunkPlan, chunk_plans, plan_chunks
+from .chunks import (
+    Chunk,
+    ChunkPlan,
+    InterruptiblePlan,
+    chunk_plans,
+    plan_chunks,
+    plan_interruptible,
+)
 from .job import JobSpec
 from .location import decide_location, plan_across_locations
 from .plan import Interval, LocationOption, Plan
@@ -56,6 +63,7 @@ __all__ = [
     "IntensityPoint",
     "IntensitySeries",
     "Interval",
+    "InterruptiblePlan",
     "JobSkipped",
     "JobSpec",
     "LocationOption",
@@ -82,6 +90,7 @@ __all__ = [
     "plan_batch",
     "plan_batch_with_provider",
     "plan_chunks",
+    "plan_interruptible",
     "plan_job",
     "replan",
     "scan_windows",

@@ -31,14 +31,24 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
-from .errors import BadSeriesError, ConfigurationError
+from .errors import BadSeriesError, ConfigurationError, ProviderError
 from .job import JobSpec
 from .plan import Interval, Plan
 from .planner import scan_windows
+from .policies import Policy, SchedulingRules, fallback_plan
+from .providers.base import GridIntensityProvider
+from .providers.transport import provider_deadline
 from .series import Basis, IntensitySeries, SignalKind
-from .timeutil import from_epoch, parse_duration, to_epoch
+from .timeutil import SYSTEM_CLOCK, Clock, from_epoch, parse_duration, to_epoch
 
-__all__ = ["Chunk", "ChunkPlan", "chunk_plans", "plan_chunks"]
+__all__ = [
+    "Chunk",
+    "ChunkPlan",
+    "InterruptiblePlan",
+    "chunk_plans",
+    "plan_chunks",
+    "plan_interruptible",
+]
 
 #: Pieces shorter than this (seconds) are float dust, not chunks.
 _EPS = 1e-6
@@ -233,6 +243,62 @@ def chunk_plans(plan: ChunkPlan) -> list[Plan]:
         )
         for i, chunk in enumerate(plan.chunks, start=1)
     ]
+
+
+class InterruptiblePlan(BaseModel):
+    """What an orchestrator needs to run an interruptible job: one plan per chunk (map one
+    task over them, each waiting for its own slot) and the whole job as one plan (settle the
+    summed receipt with it and every chunk's run interval).
+
+    ``chunk_plan`` is ``None`` when no forecast could be had and ``on_provider_error`` chose a
+    single uninterrupted run (then ``chunks`` holds that one run). JSON round-trippable.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    whole: Plan
+    chunks: list[Plan]
+    chunk_plan: ChunkPlan | None = None
+
+
+async def plan_interruptible(
+    provider: GridIntensityProvider,
+    job: JobSpec,
+    rules: SchedulingRules | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    *,
+    min_chunk: timedelta | str | float | None = None,
+    max_chunks: int | None = None,
+) -> InterruptiblePlan:
+    """Fetch the forecast for the job's span and :func:`plan_chunks` it.
+
+    Only ``policy='min_carbon'`` applies (chunks take the cleanest slots); provider failures
+    follow ``rules.on_provider_error`` with one uninterrupted run (``fail`` raises).
+    """
+    rules = rules or SchedulingRules()
+    if rules.policy is not Policy.MIN_CARBON:
+        raise ConfigurationError(
+            f"an interruptible job takes the cleanest slots (policy='min_carbon'), "
+            f"not policy={rules.policy.value!r}"
+        )
+    _check_min_chunk(min_chunk, job.duration)
+    now = clock.now()
+    earliest, latest = job.bounds(now)
+    try:
+        with provider_deadline(latest):
+            series = await provider.forecast(earliest, latest + job.duration)
+        planned = plan_chunks(series, job, now, min_chunk=min_chunk, max_chunks=max_chunks)
+    except (ProviderError, BadSeriesError) as exc:
+        fallback = fallback_plan(job, rules, now, exc)
+        return InterruptiblePlan(whole=fallback, chunks=[fallback])
+    span = series.between(earliest, planned.finish_by).points
+    whole = planned.as_plan().model_copy(
+        update={
+            "latest_start": latest,
+            "forecast": [Interval(start=p.start, end=p.end, intensity=p.value) for p in span],
+        }
+    )
+    return InterruptiblePlan(whole=whole, chunks=chunk_plans(planned), chunk_plan=planned)
 
 
 # ---------------------------------------------------------------------------- internals

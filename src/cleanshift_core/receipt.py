@@ -51,6 +51,8 @@ class CarbonReceipt(BaseModel):
     counterfactual_g: float | None = None
     avoided_g: float | None = None
     is_estimate: bool
+    #: The location chosen by a location-and-time plan (the user's label), if any.
+    location: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -138,4 +140,5 @@ def build_receipt(
         is_estimate=basis is not Basis.MEASURED
         or coverage < 1.0 - 1e-12
         or (energy_kwh is not None and not energy_measured),
+        location=plan.location,
     )

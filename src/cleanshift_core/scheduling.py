@@ -77,6 +77,9 @@ async def replan(
         update={
             "earliest_start": plan.earliest_start,
             "immediate_intensity": plan.immediate_intensity,
+            # A re-plan moves the start within the chosen location, never the location.
+            "location": plan.location,
+            "location_options": plan.location_options,
             "reason": f"re-planned at {now.isoformat()}: {gain:.1f}% cleaner than "
             f"{plan.start.isoformat()} on the refreshed forecast; {fresh.reason}",
         }
