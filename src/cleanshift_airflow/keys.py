@@ -7,3 +7,10 @@ RECEIPT_XCOM_KEY = "cleanshift_receipt"
 #: When a :class:`~cleanshift_airflow.sensors.CarbonWindowSensor` released the gated work
 #: (ISO-8601 UTC): the start of that work's run interval.
 RELEASED_AT_XCOM_KEY = "cleanshift_released_at"
+#: The location a :class:`~cleanshift_airflow.location.CarbonLocationSensor` chose (your label,
+#: e.g. a cloud region or a Kubernetes context); also the sensor's return value.
+LOCATION_XCOM_KEY = "cleanshift_location"
+#: The per-chunk plans of an interruptible job (a list of ``Plan`` JSON): the return value of
+#: :class:`~cleanshift_airflow.chunks.CarbonChunkPlanOperator`, which mapped chunk tasks
+#: ``.expand(chunk=...)`` over. Its ``cleanshift_plan`` is the whole job's plan.
+CHUNKS_XCOM_KEY = "return_value"

@@ -192,7 +192,7 @@ class CarbonReceiptOperator(BaseOperator):
         context["ti"].xcom_push(key=PLAN_XCOM_KEY, value=plan_json)  # the tab charts it here too
         receipt = settle_and_push(
             context,
-            self._provider(context),
+            self._provider(context, plan),
             plan,
             (datetime.fromisoformat(released), finished),
             self.power_kw,
@@ -200,13 +200,14 @@ class CarbonReceiptOperator(BaseOperator):
         )
         self.log.info("carbon receipt: %s", describe(receipt))
 
-    def _provider(self, context: Context) -> ProviderRef:
+    def _provider(self, context: Context, plan: Plan) -> ProviderRef:
         if self.provider is not None:
             return provider_reference(self.provider)
         sensor = context["dag"].get_task(self.sensor_task_id)
-        if not isinstance(getattr(sensor, "window", None), CarbonWindowArgs):
+        if not callable(getattr(sensor, "provider_for", None)):
             raise AirflowFailException(
                 f"task {self.sensor_task_id!r} is not a CarbonWindowSensor; pass provider= explicitly"
             )
-        # The sensor's own argument, rendered for this run (its spec may be templated).
-        return provider_reference(sensor.render_template(sensor.provider, context))
+        # The sensor's own argument (for a location plan, the chosen location's), rendered for
+        # this run: its spec may be templated.
+        return sensor.provider_for(plan, context)

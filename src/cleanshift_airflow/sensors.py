@@ -12,7 +12,7 @@ from airflow.triggers.base import StartTriggerArgs
 
 from cleanshift_core import Plan
 
-from .hooks import ProviderArg
+from .hooks import ProviderArg, ProviderRef, provider_reference
 from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
 from .links import CarbonReceiptLink
 from .triggers import TRIGGER_PATH
@@ -94,12 +94,16 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
                 self.start_trigger_args, trigger_kwargs=self.trigger_kwargs()
             )
 
-    def execute(self, context: Context) -> None:
+    def execute(self, context: Context) -> Any:
         # Also the path of dag.test(), which ignores start_from_trigger.
-        self._release(context, self.plan_or_defer(context))
+        return self._release(context, self.plan_or_defer(context))
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
-        self._release(context, self.plan_from_event(event))
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        return self._release(context, self.plan_from_event(event))
+
+    def provider_for(self, plan: Plan, context: Context) -> ProviderRef:
+        """The provider that planned ``plan``, rendered for this run (the receipt asks it)."""
+        return provider_reference(self.render_template(self.provider, context))
 
     def poke(self, context: Context) -> bool:
         raise NotImplementedError("CarbonWindowSensor always defers; it is never poked")

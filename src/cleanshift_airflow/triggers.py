@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +14,9 @@ from cleanshift_core import (
     JobSkipped,
     JobSpec,
     Plan,
+    ProviderSpec,
     SchedulingRules,
+    plan_across_locations,
     plan_job,
     shared_provider,
     wait_for_window,
@@ -42,6 +44,11 @@ class CarbonWindowTrigger(BaseTrigger):
     ``"failed"`` with a ``message`` (the plan travels in the event because ``dag.test()``
     drops defer kwargs).
 
+    With ``locations`` (your label → provider reference) it chooses the location and the start
+    together (:func:`~cleanshift_core.plan_across_locations`); the plan names the location, and
+    re-plans move the start within it. ``provider`` is then the location used when no
+    location's provider answers.
+
     ``clock`` and ``sleep`` are for tests and are not serialised.
     """
 
@@ -58,6 +65,7 @@ class CarbonWindowTrigger(BaseTrigger):
         on_provider_error: str = "run_now",
         replan_interval: float | None = None,
         plan: str | None = None,
+        locations: Mapping[str, ProviderRef] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
@@ -72,13 +80,16 @@ class CarbonWindowTrigger(BaseTrigger):
         self.on_provider_error = on_provider_error
         self.replan_interval = None if replan_interval is None else float(replan_interval)
         self.plan = plan
+        self.locations = dict(locations) if locations else None
         self.clock = clock
         self.sleep = sleep
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return TRIGGER_PATH, self._kwargs(self.provider)
+        return TRIGGER_PATH, self._kwargs(self.provider, self.locations)
 
-    def _kwargs(self, provider: ProviderRef) -> dict[str, Any]:
+    def _kwargs(
+        self, provider: ProviderRef, locations: Mapping[str, ProviderRef] | None = None
+    ) -> dict[str, Any]:
         return {
             "provider": provider,
             "duration": self.duration,
@@ -90,11 +101,13 @@ class CarbonWindowTrigger(BaseTrigger):
             "on_provider_error": self.on_provider_error,
             "replan_interval": self.replan_interval,
             "plan": self.plan,
+            "locations": self.locations if locations is None else dict(locations),
         }
 
     def __repr__(self) -> str:
         # BaseTrigger's repr prints serialize(); an inline spec may carry an API key.
-        return self.repr(TRIGGER_PATH, self._kwargs(public_reference(self.provider)))
+        locations = self.locations and {k: public_reference(v) for k, v in self.locations.items()}
+        return self.repr(TRIGGER_PATH, self._kwargs(public_reference(self.provider), locations))
 
     @property
     def rules(self) -> SchedulingRules:
@@ -113,15 +126,35 @@ class CarbonWindowTrigger(BaseTrigger):
             finish_by=parse_finish_by(self.finish_by),
         )
 
+    @property
+    def provider_refs(self) -> dict[str | None, ProviderRef]:
+        """The providers planning asks: one per location label, or ``{None: provider}``."""
+        return dict(self.locations) if self.locations else {None: self.provider}
+
+    async def make_plan(self, specs: Mapping[str | None, ProviderSpec]) -> Plan:
+        """Plan with the resolved ``provider_refs`` (the worker resolves them synchronously,
+        the triggerer asynchronously; both then plan here, the same way)."""
+        providers = {label: shared_provider(spec) for label, spec in specs.items()}
+        if self.locations:
+            return await plan_across_locations(providers, self.job, self.rules, self.clock)
+        return await plan_job(providers[None], self.job, self.rules, self.clock)
+
+    def provider_ref_for(self, plan: Plan) -> ProviderRef:
+        """The provider of the plan's location (re-plans and receipts ask it)."""
+        if self.locations and plan.location in self.locations:
+            return self.locations[plan.location]
+        return self.provider
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             rules = self.rules
-            provider = shared_provider(await aresolve_spec(self.provider))
             if self.plan:
                 plan = Plan.model_validate_json(self.plan)
             else:
-                plan = await plan_job(provider, self.job, rules, self.clock)
+                specs = {k: await aresolve_spec(ref) for k, ref in self.provider_refs.items()}
+                plan = await self.make_plan(specs)
                 self.log.info("planned: start %s (%s)", plan.start.isoformat(), plan.reason)
+            provider = shared_provider(await aresolve_spec(self.provider_ref_for(plan)))
             plan = await wait_for_window(
                 provider,
                 plan,

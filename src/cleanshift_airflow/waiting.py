@@ -14,8 +14,6 @@ from cleanshift_core import (
     JobSkipped,
     Plan,
     ProviderError,
-    plan_job,
-    shared_provider,
 )
 from cleanshift_core.errors import BadSeriesError
 from cleanshift_core.timeutil import sleep_until_blocking
@@ -57,8 +55,8 @@ class CarbonWaitMixin:
         """The plan, once its window is open; defers (raises ``TaskDeferred``) until then."""
         trigger = CarbonWindowTrigger(**self.trigger_kwargs())
         try:
-            provider = shared_provider(resolve_spec(trigger.provider))
-            plan = run_sync(plan_job(provider, trigger.job, trigger.rules))
+            specs = {label: resolve_spec(ref) for label, ref in trigger.provider_refs.items()}
+            plan = run_sync(trigger.make_plan(specs))
         except JobSkipped as exc:
             raise AirflowSkipException(str(exc)) from None
         except ConfigurationError as exc:

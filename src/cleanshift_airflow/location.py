@@ -1,0 +1,87 @@
+"""CarbonLocationSensor: choose where *and* when the gated work runs, then release it there."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import Context
+
+from cleanshift_core import ConfigurationError, Plan
+
+from .hooks import ProviderArg, ProviderRef, provider_reference
+from .keys import LOCATION_XCOM_KEY
+from .sensors import CarbonWindowSensor
+
+
+class CarbonLocationSensor(CarbonWindowSensor):
+    """A :class:`~cleanshift_airflow.sensors.CarbonWindowSensor` across candidate locations.
+
+    It plans every location's forecast (concurrently, with the core's
+    :func:`~cleanshift_core.plan_across_locations`), chooses the location and the start
+    together, waits for that start in the triggerer, and pushes the chosen location's label to
+    XCom under ``cleanshift_location`` (also its return value, so ``sensor.output`` works) for
+    downstream tasks, e.g. to pick a Kubernetes context or a cloud region.
+
+    :param locations: your label → that location's provider (a ``cleanshift`` connection id or
+        a provider spec); templated. Which grid feeds which region is your knowledge, so it is
+        your input. Listing order is the preference order on ties, and the first location is
+        used when no location's provider answers (``on_provider_error``).
+
+    Every other argument is :class:`CarbonWindowSensor`'s (``duration``, ``max_delay`` /
+    ``finish_by``, ``policy``, ``replan_interval``, ``start_from_trigger``, ...). Re-plans move
+    the start within the chosen location, never the location. A
+    :class:`~cleanshift_airflow.operators.CarbonReceiptOperator` downstream settles the
+    receipt on the chosen location's provider, and the receipt names the location.
+    """
+
+    template_fields: Sequence[str] = ("provider", "locations", "finish_by")
+
+    def __init__(self, *, locations: Mapping[str, ProviderArg], **kwargs: Any) -> None:
+        if "provider" in kwargs:
+            raise ConfigurationError(
+                "CarbonLocationSensor takes locations={label: provider, ...}, not provider="
+            )
+        refs = location_references(locations)
+        start_from_trigger = kwargs.pop("start_from_trigger", False)
+        super().__init__(provider=next(iter(refs.values())), **kwargs)
+        self.locations = refs
+        self.start_from_trigger = start_from_trigger
+        if start_from_trigger:  # trigger kwargs named like template fields render there
+            self.start_trigger_args = dataclasses.replace(
+                self.start_trigger_args, trigger_kwargs=self.trigger_kwargs()
+            )
+
+    def trigger_kwargs(self) -> dict[str, Any]:
+        return {**super().trigger_kwargs(), "locations": location_references(self.locations)}
+
+    def provider_for(self, plan: Plan, context: Context) -> ProviderRef:
+        locations = location_references(self.render_template(self.locations, context))
+        return locations.get(plan.location or "", next(iter(locations.values())))
+
+    def _release(self, context: Context, plan: Plan) -> str | None:
+        super()._release(context, plan)
+        context["ti"].xcom_push(key=LOCATION_XCOM_KEY, value=plan.location)
+        self.log.info(
+            "location %r chosen (%s); in XCom %r", plan.location, plan.reason, LOCATION_XCOM_KEY
+        )
+        return plan.location
+
+
+def location_references(locations: Mapping[str, ProviderArg]) -> dict[str, ProviderRef]:
+    """Validate ``locations`` (at parse time) into label → serialisable provider reference."""
+    if not isinstance(locations, Mapping) or not locations:
+        raise ConfigurationError(
+            "locations must be a non-empty mapping from your location label (e.g. 'eu-north-1' "
+            "or a Kubernetes context) to its provider (a cleanshift connection id or a spec)"
+        )
+    refs: dict[str, ProviderRef] = {}
+    for label, provider in locations.items():
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigurationError(f"location labels must be non-empty strings, got {label!r}")
+        try:
+            refs[label] = provider_reference(provider)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"location {label!r}: {exc}") from None
+    return refs
