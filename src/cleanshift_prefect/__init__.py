@@ -12,7 +12,7 @@ from .artifacts import WINDOW_OPENED_EVENT, ArtifactKeys
 from .blocks import BLOCK_TYPE_SLUG, GridIntensityCredentials
 from .decorator import carbon_window
 from .deferral import CONTINUATION_TAG, DEFERRED_STATE_NAME, WAITING_STATE_NAME
-from .runtime import LOCAL_WAIT_STATE_NAME
+from .runtime import LOCAL_WAIT_STATE_NAME, current_location, current_plan
 
 __all__ = [
     "ArtifactKeys",
@@ -24,4 +24,6 @@ __all__ = [
     "WAITING_STATE_NAME",
     "WINDOW_OPENED_EVENT",
     "carbon_window",
+    "current_location",
+    "current_plan",
 ]

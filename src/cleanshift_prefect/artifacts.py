@@ -169,6 +169,7 @@ def receipt_rows(receipt: CarbonReceipt) -> list[dict[str, Any]]:
         ("estimate", "yes" if receipt.is_estimate else "no"),
         ("provider", receipt.provider or "none"),
         ("region", receipt.region or "unknown"),
+        *([("location", receipt.location)] if receipt.location else []),
         ("policy", receipt.policy),
         ("reason", receipt.reason),
     ]

@@ -13,7 +13,7 @@ import functools
 import inspect
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, TypeVar, overload
+from typing import Any, Awaitable, Callable, Mapping, TypeVar, overload
 
 from prefect import Flow, Task
 
@@ -29,7 +29,7 @@ from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, parse_duration
 
 from .blocks import GridIntensityCredentials
 from .providers import ProviderArg, ProviderRef
-from .runtime import CarbonConfig, Opened, Site, close_window, open_window
+from .runtime import _CURRENT_PLAN, CarbonConfig, Opened, Site, close_window, open_window
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -55,6 +55,7 @@ def carbon_window(
     power_kw: float | None = None,
     replan_interval: timedelta | str | None = None,
     min_deferral: timedelta | str = timedelta(minutes=1),
+    locations: Mapping[str, ProviderArg] | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Any:
     """Run the decorated flow or task in the cleanest window before its deadline.
@@ -76,6 +77,10 @@ def carbon_window(
         replan_interval: re-read the forecast this often while waiting in-process.
         min_deferral: from a deployment, waits at least this long hand the work to a scheduled
             run and free the process; shorter ones are slept in-process.
+        locations: choose the location and the start together: your label (a cloud region, a
+            Kubernetes context) → that location's provider (any ``provider`` form). Instead of
+            ``provider``. The function reads the choice with
+            :func:`~cleanshift_prefect.current_location`; the receipt records it.
         clock: time source (tests inject one).
     """
     if callable(provider) and not isinstance(provider, _PROVIDER_OBJECTS):
@@ -108,7 +113,19 @@ def carbon_window(
     deferral = parse_duration(min_deferral, "min_deferral")
     if deferral < timedelta(0):
         raise ConfigurationError(f"min_deferral must be zero or positive, got {min_deferral!r}")
-    config = CarbonConfig(ProviderRef(provider), job, rules, power_kw, replan, deferral, clock)  # type: ignore[arg-type]
+    refs = _location_refs(locations, provider)
+    if refs:
+        provider = next(iter(locations.values()))  # type: ignore[union-attr]
+    config = CarbonConfig(
+        ProviderRef(provider),  # type: ignore[arg-type]
+        job,
+        rules,
+        power_kw,
+        replan,
+        deferral,
+        clock,
+        refs,
+    )
 
     def decorate(target: F) -> F:
         if isinstance(target, (Flow, Task)):
@@ -141,7 +158,11 @@ def _wrap(func: Callable[..., Any], config: CarbonConfig) -> Callable[..., Any]:
             opened = await open_window(config, site)
             if not isinstance(opened, Opened):
                 return opened
-            result = await func(*args, **kwargs)
+            token = _CURRENT_PLAN.set(opened.plan)
+            try:
+                result = await func(*args, **kwargs)
+            finally:
+                _CURRENT_PLAN.reset(token)
             await close_window(config, site, opened)
             return result
 
@@ -153,11 +174,40 @@ def _wrap(func: Callable[..., Any], config: CarbonConfig) -> Callable[..., Any]:
         opened = _run_async(open_window(config, site))
         if not isinstance(opened, Opened):
             return opened
-        result = func(*args, **kwargs)
+        token = _CURRENT_PLAN.set(opened.plan)
+        try:
+            result = func(*args, **kwargs)
+        finally:
+            _CURRENT_PLAN.reset(token)
         _run_async(close_window(config, site, opened))
         return result
 
     return wrapper
+
+
+def _location_refs(
+    locations: Mapping[str, ProviderArg] | None, provider: Any
+) -> dict[str, ProviderRef] | None:
+    if locations is None:
+        return None
+    if provider is not None:
+        raise ConfigurationError(
+            "pass either provider= or locations={label: provider, ...}, not both"
+        )
+    if not isinstance(locations, Mapping) or not locations:
+        raise ConfigurationError(
+            "locations must be a non-empty mapping from your location label (e.g. 'eu-north-1' "
+            "or a Kubernetes context) to its provider"
+        )
+    refs: dict[str, ProviderRef] = {}
+    for label, value in locations.items():
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigurationError(f"location labels must be non-empty strings, got {label!r}")
+        try:
+            refs[label] = ProviderRef(value)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"location {label!r}: {exc}") from None
+    return refs
 
 
 def _run_async(coro: Awaitable[T]) -> T:

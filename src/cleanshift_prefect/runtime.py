@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -30,6 +31,7 @@ from cleanshift_core import (
     JobSpec,
     Plan,
     SchedulingRules,
+    plan_across_locations,
     plan_job,
     settle_receipt,
     wait_for_window,
@@ -63,6 +65,35 @@ class CarbonConfig:
     replan_interval: timedelta | None
     min_deferral: timedelta
     clock: Clock = SYSTEM_CLOCK
+    #: label → provider, when the location is chosen together with the start.
+    locations: dict[str, ProviderRef] | None = None
+
+    async def plan(self) -> Plan:
+        if self.locations:
+            providers = {label: await ref.get() for label, ref in self.locations.items()}
+            return await plan_across_locations(providers, self.job, self.rules, self.clock)
+        return await plan_job(await self.provider.get(), self.job, self.rules, self.clock)
+
+    async def provider_for(self, plan: Plan) -> Any:
+        """The provider of the plan's location (waits, re-plans and receipts ask it)."""
+        if self.locations and plan.location in self.locations:
+            return await self.locations[plan.location].get()
+        return await self.provider.get()
+
+
+#: The plan of the decorated call that is running now (see :func:`current_plan`).
+_CURRENT_PLAN: ContextVar[Plan | None] = ContextVar("cleanshift_current_plan", default=None)
+
+
+def current_plan() -> Plan | None:
+    """Inside a ``@carbon_window`` function: the plan it runs under (``None`` elsewhere)."""
+    return _CURRENT_PLAN.get()
+
+
+def current_location() -> str | None:
+    """Inside a ``@carbon_window(locations=...)`` function: the location chosen for it."""
+    plan = _CURRENT_PLAN.get()
+    return plan.location if plan is not None else None
 
 
 @dataclass(frozen=True)
@@ -126,7 +157,6 @@ class Opened:
 async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
     """Plan (or pick up a deferred plan), then defer or wait; a State means: do not run now."""
     log, clock = site.logger, config.clock
-    provider = await config.provider.get()
     plan = continuation_plan(site.flow_run) if site.flow_run is not None else None
     if plan is not None:
         log.info(
@@ -137,7 +167,7 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
         )
     else:
         try:
-            plan = await plan_job(provider, config.job, config.rules, clock)
+            plan = await config.plan()
         except JobSkipped as exc:
             log.warning("%s", exc)
             return Completed(name="Skipped", message=str(exc))
@@ -162,7 +192,7 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
                     "waiting in this process with an async sleep (other tasks keep running)",
                 )
     if plan.start > clock.now():
-        plan = await _wait_here(config, site, provider, plan)
+        plan = await _wait_here(config, site, await config.provider_for(plan), plan)
     if site.in_run:
         announce_window(site.name, site.keys, plan, site.run_id)
     log.info("Carbon window open: running %s", site.name)
@@ -171,7 +201,7 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
 
 async def close_window(config: CarbonConfig, site: Site, opened: Opened) -> None:
     """Settle and publish the receipt of a finished run."""
-    provider = await config.provider.get()
+    provider = await config.provider_for(opened.plan)
     receipt = await settle_receipt(
         provider, opened.plan, [(opened.ran_at, config.clock.now())], power_kw=config.power_kw
     )
