@@ -1,0 +1,427 @@
+"""A thousand carbon-window sensors waiting at once on one triggerer, on a real Airflow.
+
+Starts api-server, scheduler, triggerer and dag-processor on 127.0.0.1 (LocalExecutor,
+SQLite; the stack of ``tests/airflow/stack.py``) and a fake UK Carbon Intensity API on
+127.0.0.1 that counts requests. The sensors use the real ``ukci`` provider pointed at it with
+``base_url`` (the real HTTP client, cache and planner), half of them for GB national and half
+for NESO region 13, so there are two distinct provider/region pairs.
+
+For each mode (``defer``: plan on a worker, then defer; ``start_from_trigger``: straight into
+the triggerer) it
+
+1. serves a 20-second-resolution forecast whose only dip is 50 minutes away, triggers the DAG
+   runs and waits until every sensor is deferred (all plan for that far dip);
+2. measures the triggerer's memory (PSS and RSS of its process tree) against its idle
+   baseline, and samples running/queued task instances for the rest of the wait;
+3. moves a deep dip to ~90 s after the next 5-minute forecast-cache refresh: the triggers
+   re-plan on the refreshed forecast (``replan_interval=60s``) and all fire at the new start;
+4. reads when each trigger fired from the triggerer's per-task logs ("carbon window open")
+   and counts provider requests per (process, region, refresh bucket).
+
+Every wait is bounded in time; every process is killed at the end.
+
+    .venvs/airflow/bin/python benchmarks/airflow_load.py            # 1,000 sensors, both modes
+    .venvs/airflow/bin/python benchmarks/airflow_load.py --sensors 200 --modes defer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import re
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "airflow"))
+from fake_ukci import FakeUKCI, stamp  # noqa: E402
+from stack import Api, Stack, running_stack, wait_for, when  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+STEP = 20  # seconds per forecast point
+REFRESH = 300  # the shared forecast cache's refresh (cleanshift_core.providers.cache.DEFAULT_TTL)
+REGIONS = ("GB", "GB-13")
+SCHEDULER_SETTINGS = {
+    "AIRFLOW__CORE__PARALLELISM": "8",  # executor slots (LocalExecutor worker processes)
+    "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "1000",
+    "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "256",
+    "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE": "64",
+    "AIRFLOW__TRIGGERER__CAPACITY": "1000",  # the default: one triggerer holds them all
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",  # parse once, not under load
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT": "600",
+    "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
+    "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
+}
+
+DAG_FILE = '''
+from datetime import datetime, timezone
+
+from airflow.sdk import DAG
+
+from cleanshift_airflow.sensors import CarbonWindowSensor
+
+PROVIDERS = [
+    {{"kind": "ukci", "base_url": "{url}"}},
+    {{"kind": "ukci", "region": 13, "base_url": "{url}"}},
+]
+for d in range({dags}):
+    with DAG(
+        f"cleanshift_load_{{d:03d}}",
+        schedule=None,
+        start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        catchup=False,
+        max_active_tasks=1000,
+    ) as dag:
+        for k in range({per_dag}):
+            CarbonWindowSensor(
+                task_id=f"wait_{{k:03d}}",
+                provider=PROVIDERS[(d * {per_dag} + k) % 2],
+                duration="20s",
+                max_delay="60m",
+                replan_interval="60s",
+                start_from_trigger={start_from_trigger},
+            )
+    globals()[dag.dag_id] = dag
+'''
+
+
+class TriggererPeers:
+    """Tells the fake API which requests came from the triggerer (by the peer's socket)."""
+
+    def __init__(self) -> None:
+        self.pids: set[int] = set()
+
+    def __call__(self, peer_port: int) -> str:
+        for pid in list(self.pids):
+            try:
+                conns = psutil.Process(pid).net_connections(kind="tcp")
+            except psutil.Error:
+                continue
+            if any(c.laddr and c.laddr.port == peer_port for c in conns):
+                return "triggerer"
+        return "worker"
+
+
+# ------------------------------------------------------------------ measurements
+def tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """PSS and RSS of a process tree, MiB (PSS shares common pages fairly between processes)."""
+    pss = rss = 0
+    for proc in tree(pid):
+        try:
+            info = proc.memory_full_info()
+        except psutil.Error:
+            continue
+        pss += info.pss
+        rss += info.rss
+    return {"pss": pss / 2**20, "rss": rss / 2**20}
+
+
+def count_states(api: Api) -> Counter:
+    counts: Counter = Counter()
+    for state in ("deferred", "running", "queued", "scheduled", "success", "failed", "up_for_retry"):
+        page = api.http.get(
+            "/api/v2/dags/~/dagRuns/~/taskInstances", params={"state": state, "limit": 1}
+        )
+        page.raise_for_status()
+        counts[state] = page.json()["total_entries"]
+    return counts
+
+
+def utc(value: str) -> datetime:
+    stamp_ = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return stamp_ if stamp_.tzinfo else stamp_.replace(tzinfo=timezone.utc)
+
+
+def released_sensors(home: Path) -> list[dict[str, Any]]:
+    """Per finished sensor: when its trigger's event reached the database (the triggerer sets
+    ``scheduled_dttm`` as it hands the event over), its final planned start (XCom), and when
+    the worker finished it. Read straight from the metadata database, which the triggerer's
+    per-task log files cannot replace: under load they lose their last lines."""
+    db = sqlite3.connect(f"file:{home / 'airflow.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        plans = {
+            (dag_id, task_id): json.loads(value)
+            for dag_id, task_id, value in db.execute(
+                "SELECT dag_id, task_id, value FROM xcom WHERE key = 'cleanshift_plan'"
+            )
+        }
+        rows = db.execute(
+            "SELECT dag_id, task_id, scheduled_dttm, end_date, try_number FROM task_instance "
+            "WHERE state = 'success'"
+        ).fetchall()
+    finally:
+        db.close()
+    out = []
+    for dag_id, task_id, fired, ended, tries in rows:
+        plan = plans.get((dag_id, task_id))
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        if plan is None:
+            continue
+        out.append(
+            {
+                "fired": utc(fired),
+                "start": utc(plan["start"]),
+                "ended": utc(ended),
+                "tries": tries,
+                "region": plan.get("region"),
+            }
+        )
+    return out
+
+
+def quantiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]  # noqa: E731
+    return {
+        "min": ordered[0],
+        "p50": pick(0.5),
+        "p95": pick(0.95),
+        "p99": pick(0.99),
+        "max": ordered[-1],
+        "mean": statistics.fmean(ordered),
+    }
+
+
+# ------------------------------------------------------------------ one mode
+def run_mode(mode: str, sensors: int, per_dag: int, workdir: Path) -> dict[str, Any]:
+    dags = math.ceil(sensors / per_dag)
+    sensors = dags * per_dag
+    started = time.monotonic()
+    out: dict[str, Any] = {"mode": mode, "sensors": sensors, "dags": dags, "per_dag": per_dag}
+    peers = TriggererPeers()
+    with FakeUKCI(step=STEP, classify=peers) as fake:
+        far = int(time.time()) + 50 * 60
+        far -= far % STEP
+        for region in REGIONS:
+            fake.set_dip(region, far, 250.0)
+        source = DAG_FILE.format(
+            url=fake.url, dags=dags, per_dag=per_dag, start_from_trigger=mode == "start_from_trigger"
+        )
+        with running_stack({"cleanshift_load.py": source}, env=SCHEDULER_SETTINGS, parent=str(workdir)) as stack:
+            out.update(measure(stack, fake, peers, sensors, dags))
+    out["wall_s"] = time.monotonic() - started
+    return out
+
+
+def measure(
+    stack: Stack, fake: FakeUKCI, peers: TriggererPeers, sensors: int, dags: int
+) -> dict[str, Any]:
+    triggerer = stack.procs["triggerer"].pid
+    peers.pids = {p.pid for p in tree(triggerer)}
+    api = Api(stack)
+    dag_ids = [f"cleanshift_load_{d:03d}" for d in range(dags)]
+
+    def all_parsed():
+        body = api.http.get("/api/v2/dags", params={"dag_id_pattern": "cleanshift_load_%", "limit": 1}).json()
+        return body["total_entries"] == dags
+
+    t_parse = time.monotonic()
+    wait_for(f"{dags} DAGs to be parsed", all_parsed, 900, every=2)
+    parse_s = time.monotonic() - t_parse
+    time.sleep(5)  # let the triggerer settle after start-up before the idle baseline
+    idle = memory_mib(triggerer)
+
+    t0 = time.monotonic()
+    runs = {dag_id: api.trigger(dag_id) for dag_id in dag_ids}
+    samples: list[dict[str, Any]] = []
+
+    def sample() -> Counter:
+        peers.pids |= {p.pid for p in tree(triggerer)}
+        counts = count_states(api)
+        samples.append({"t": time.monotonic() - t0, "wall": time.time(), **counts})
+        return counts
+
+    def all_deferred():
+        counts = sample()
+        if counts["failed"] or counts["up_for_retry"]:
+            raise AssertionError(f"sensors failed while deferring: {counts}\n{stack.logs()}")
+        return counts["deferred"] == sensors
+
+    wait_for(f"all {sensors} sensors to defer", all_deferred, 3600, every=2)
+    defer_s = time.monotonic() - t0
+
+    # Every trigger has started (and, from the triggerer, planned) once requests stop coming.
+    def settled():
+        before = len(fake.requests)
+        time.sleep(5)
+        return len(fake.requests) == before
+
+    wait_for("the triggers to settle", settled, 300, every=0)
+    waiting = memory_mib(triggerer)
+    planning_requests = Counter((r["source"], r["region"]) for r in fake.requests)
+
+    # Move a deep dip to just after the next cache refresh (+ one re-plan interval).
+    now = time.time()
+    boundary = math.ceil(now / REFRESH) * REFRESH
+    if boundary - now < 30:
+        boundary += REFRESH
+    target = int(boundary) + 90
+    target -= target % STEP
+    plan_starts = {"GB": target, "GB-13": target + 2 * STEP}
+    for region, start in plan_starts.items():
+        fake.set_dip(region, start, 50.0)
+    moved_at = time.time()
+
+    def fired():
+        counts = sample()
+        return counts["deferred"] == 0 and time.time() > max(plan_starts.values())
+
+    wait_for(f"all {sensors} triggers to fire", fired, (plan_starts["GB-13"] - moved_at) + 300, every=2)
+    at_fire = memory_mib(triggerer)
+
+    def released():
+        counts = sample()
+        return counts["success"] + counts["failed"] >= sensors
+
+    t_fire = time.monotonic()
+    wait_for(f"all {sensors} sensors to finish on workers", released, 3600, every=3)
+    resume_s = time.monotonic() - t_fire
+
+    # Results (raw data first, so a summary bug cannot lose a long run).
+    done = released_sensors(stack.home)
+    raw = RESULTS / f"airflow_load_raw_{len(done)}.json"
+    raw.write_text(
+        json.dumps(
+            {"samples": samples, "requests": fake.requests, "sensors": done, "plan_starts": plan_starts,
+             "memory": [idle, waiting, at_fire]},
+            default=str,
+        )
+    )
+    lateness = [(r["fired"] - r["start"]).total_seconds() for r in done]
+    to_worker = [(r["ended"] - r["start"]).total_seconds() for r in done]
+    starts = Counter(f"{r['region']} {r['start']:%H:%M:%S}" for r in done)
+    final_state = {k: samples[-1][k] for k in ("success", "failed")}
+    after_move = Counter(f"{r['source']}/{r['region']}" for r in fake.requests if r["t"] >= moved_at)
+    per_bucket = Counter(
+        (r["source"], r["region"], int(r["t"] // REFRESH) * REFRESH)
+        for r in fake.requests
+        if r["source"] == "triggerer"
+    )
+    # While every sensor waits: from the last deferral until the first planned start.
+    wait_samples = [s for s in samples if s["t"] >= defer_s and s["wall"] < min(plan_starts.values())]
+    return {
+        "parse_s": parse_s,
+        "defer_s": defer_s,
+        "resume_s": resume_s,
+        "memory_idle_mib": idle,
+        "memory_waiting_mib": waiting,
+        "memory_at_fire_mib": at_fire,
+        "per_sensor_kib": {
+            k: (waiting[k] - idle[k]) * 1024 / sensors for k in ("pss", "rss")
+        },
+        "fired": len(done),
+        "max_try_number": max((r["tries"] for r in done), default=None),
+        "worker_release_after_start_s": quantiles(to_worker) if to_worker else None,
+        "lateness_s": quantiles(lateness) if lateness else None,
+        "late_over_10s": sum(1 for x in lateness if x > 10),
+        "early": sum(1 for x in lateness if x < 0),
+        "planned_starts": dict(starts),
+        "expected_starts": {r: stamp(s) for r, s in plan_starts.items()},
+        "final_states": final_state,
+        "max_running_or_queued_while_waiting": max(
+            (s["running"] + s["queued"] for s in wait_samples), default=None
+        ),
+        "max_deferred": max(s["deferred"] for s in samples),
+        "wait_samples": len(wait_samples),
+        "requests_total": len(fake.requests),
+        "planning_requests": {f"{s}/{r}": n for (s, r), n in planning_requests.items()},
+        "triggerer_requests_per_refresh": {
+            f"{r} @ {stamp(b)}": n for (_, r, b), n in sorted(per_bucket.items(), key=lambda x: x[0][2])
+        },
+        "requests_after_dip_moved": dict(after_move),
+    }
+
+
+# ------------------------------------------------------------------ report
+def report(results: list[dict[str, Any]], settings: dict[str, str]) -> str:
+    lines = [
+        "# Airflow under load: waiting carbon-window sensors on one triggerer",
+        "",
+        f"Machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+        f"Python {platform.python_version()}, Airflow (LocalExecutor, SQLite), "
+        f"run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. "
+        "Produced by `benchmarks/airflow_load.py`.",
+        "",
+        "Scheduler settings: "
+        + ", ".join(f"`{k.removeprefix('AIRFLOW__').lower()}={v}`" for k, v in settings.items()),
+        "",
+    ]
+    for r in results:
+        lat = r["lateness_s"] or {}
+        lines += [
+            f"## {r['mode']}: {r['sensors']} sensors ({r['dags']} DAGs × {r['per_dag']}), 2 provider/region pairs",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            f"| sensors deferred at once (max seen) | {r['max_deferred']} |",
+            f"| time to defer all (from triggering the runs) | {r['defer_s']:.0f} s |",
+            f"| running + queued task instances while they waited (max over {r['wait_samples']} samples) "
+            f"| {r['max_running_or_queued_while_waiting']} (executor slots: "
+            f"{SCHEDULER_SETTINGS['AIRFLOW__CORE__PARALLELISM']}) |",
+            f"| triggers fired | {r['fired']} |",
+            f"| fire lateness vs planned start, s (min / p50 / p95 / p99 / max) | "
+            f"{lat.get('min', float('nan')):.2f} / {lat.get('p50', float('nan')):.2f} / "
+            f"{lat.get('p95', float('nan')):.2f} / {lat.get('p99', float('nan')):.2f} / "
+            f"{lat.get('max', float('nan')):.2f} |",
+            f"| fired > 10 s late / fired early | {r['late_over_10s']} / {r['early']} |",
+            f"| sensor finished on a worker, s after planned start (p50 / p95 / max) | "
+            + " / ".join(f"{(r['worker_release_after_start_s'] or {}).get(k, float('nan')):.1f}" for k in ("p50", "p95", "max"))
+            + f" (max try number {r['max_try_number']}) |",
+            f"| planned starts after the re-plan | {r['planned_starts']} |",
+            f"| provider requests while planning (process/region: count) | {r['planning_requests']} |",
+            f"| triggerer provider requests per forecast refresh (region @ refresh bucket: count) "
+            f"| {r['triggerer_requests_per_refresh']} |",
+            f"| triggerer memory idle → {r['sensors']} waiting, PSS / RSS MiB | "
+            f"{r['memory_idle_mib']['pss']:.0f} → {r['memory_waiting_mib']['pss']:.0f} / "
+            f"{r['memory_idle_mib']['rss']:.0f} → {r['memory_waiting_mib']['rss']:.0f} |",
+            f"| **triggerer memory per waiting sensor, PSS / RSS** | "
+            f"**{r['per_sensor_kib']['pss']:.1f} KiB / {r['per_sensor_kib']['rss']:.1f} KiB** |",
+            f"| sensors finished on workers after firing (states) | {r['final_states']} in "
+            f"{r['resume_s']:.0f} s |",
+            f"| wall time of the mode | {r['wall_s'] / 60:.1f} min |",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sensors", type=int, default=1000)
+    parser.add_argument("--per-dag", type=int, default=20)
+    parser.add_argument("--modes", default="defer,start_from_trigger")
+    parser.add_argument("--out", type=Path, default=RESULTS / "airflow_load.md")
+    args = parser.parse_args()
+    results = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cleanshift-load-") as workdir:
+        for mode in args.modes.split(","):
+            print(f"== {mode}: {args.sensors} sensors", flush=True)
+            result = run_mode(mode, args.sensors, args.per_dag, Path(workdir))
+            print(json.dumps(result, indent=1, default=str), flush=True)
+            results.append(result)
+            text = report(results, SCHEDULER_SETTINGS)  # after each mode: partial runs count
+            args.out.write_text(text)
+            args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
