@@ -2,14 +2,16 @@
 
 ``@carbon_window(...)`` plans with cleanshift_core, then waits the way the code runs: a flow
 run from a deployment hands its work to a run scheduled at the window's start and exits
-(freeing its infrastructure); anything else waits with an async sleep. Each run leaves a
-carbon receipt as table and markdown artifacts. Credentials live in the
+(freeing its infrastructure); anything else waits with an async sleep. ``@carbon_chunks(...)``
+runs an interruptible task as one mapped task run per chunk, each in its cleanest slot. Each
+job leaves a carbon receipt as table and markdown artifacts. Credentials live in the
 :class:`GridIntensityCredentials` block. Registered through the ``prefect.collections``
 entry point, so ``prefect block register -m cleanshift_prefect`` finds the block.
 """
 
 from .artifacts import WINDOW_OPENED_EVENT, ArtifactKeys
 from .blocks import BLOCK_TYPE_SLUG, GridIntensityCredentials
+from .chunks import CarbonChunks, carbon_chunks
 from .decorator import carbon_window
 from .deferral import CONTINUATION_TAG, DEFERRED_STATE_NAME, WAITING_STATE_NAME
 from .runtime import LOCAL_WAIT_STATE_NAME, current_location, current_plan
@@ -17,12 +19,14 @@ from .runtime import LOCAL_WAIT_STATE_NAME, current_location, current_plan
 __all__ = [
     "ArtifactKeys",
     "BLOCK_TYPE_SLUG",
+    "CarbonChunks",
     "CONTINUATION_TAG",
     "DEFERRED_STATE_NAME",
     "GridIntensityCredentials",
     "LOCAL_WAIT_STATE_NAME",
     "WAITING_STATE_NAME",
     "WINDOW_OPENED_EVENT",
+    "carbon_chunks",
     "carbon_window",
     "current_location",
     "current_plan",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Sequence
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -70,8 +70,15 @@ def _num(value: float | None, unit: str = "", digits: int = 0) -> str:
     return "unknown" if value is None else f"{value:,.{digits}f}{unit}"
 
 
-async def publish_deferral(keys: ArtifactKeys, name: str, plan: Plan, where: str) -> None:
-    """The "deferred until …" artifact, written the moment the decision is made."""
+async def publish_deferral(
+    keys: ArtifactKeys,
+    name: str,
+    plan: Plan,
+    where: str,
+    windows: Sequence[tuple[datetime, datetime]] | None = None,
+) -> None:
+    """The "deferred until …" artifact, written the moment the decision is made
+    (``windows``: the planned slots when there are several, as for :func:`publish_receipt`)."""
     savings = plan.expected_savings_pct
     await acreate_markdown_artifact(
         key=keys.deferral,
@@ -91,7 +98,7 @@ async def publish_deferral(keys: ArtifactKeys, name: str, plan: Plan, where: str
                 f"· policy {plan.policy}",
                 "",
                 "```text",
-                forecast_chart(plan.forecast, (plan.start, plan.end)),
+                forecast_chart(plan.forecast, windows or (plan.start, plan.end)),
                 "```",
             ]
         ),
@@ -156,6 +163,11 @@ def receipt_rows(receipt: CarbonReceipt) -> list[dict[str, Any]]:
         ("ran at", _when(receipt.ran_at)),
         ("finished at", _when(receipt.finished_at)),
         ("delay", format_duration(receipt.ran_at - receipt.scheduled_at)),
+        *(
+            [("runs", "; ".join(f"{_when(a)} → {_when(b)}" for a, b in receipt.run_intervals))]
+            if len(receipt.run_intervals) > 1
+            else []
+        ),
         ("intensity of the run (gCO2eq/kWh)", _num(receipt.avg_intensity_gco2_per_kwh, digits=1)),
         (
             "intensity if run immediately (gCO2eq/kWh)",
@@ -177,9 +189,17 @@ def receipt_rows(receipt: CarbonReceipt) -> list[dict[str, Any]]:
 
 
 async def publish_receipt(
-    keys: ArtifactKeys, name: str, plan: Plan, receipt: CarbonReceipt
+    keys: ArtifactKeys,
+    name: str,
+    plan: Plan,
+    receipt: CarbonReceipt,
+    windows: Sequence[tuple[datetime, datetime]] | None = None,
 ) -> None:
-    """The receipt as a table artifact and as a markdown report with the chart."""
+    """The receipt as a table artifact and as a markdown report with the chart.
+
+    ``windows`` are the planned slots when there are several (an interruptible job's chunks);
+    by default the plan's one window.
+    """
     await acreate_table_artifact(
         key=keys.receipt,
         table=receipt_rows(receipt),
@@ -209,7 +229,7 @@ async def publish_receipt(
                 "",
                 "```text",
                 forecast_chart(
-                    plan.forecast, (plan.start, plan.end), (receipt.ran_at, receipt.finished_at)
+                    plan.forecast, windows or (plan.start, plan.end), receipt.run_intervals
                 ),
                 "```",
             ]

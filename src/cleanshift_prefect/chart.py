@@ -16,20 +16,27 @@ MAX_ROWS = 48
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
+Span = tuple[datetime, datetime]
+
+
 def forecast_chart(
     forecast: Sequence[Interval],
-    window: tuple[datetime, datetime],
-    run: tuple[datetime, datetime] | None = None,
+    window: Span | Sequence[Span],
+    run: Span | Sequence[Span] | None = None,
 ) -> str:
-    """Rows of ``time │ bar value`` with ``◆`` on the chosen window and ``●`` on the actual run."""
+    """Rows of ``time │ bar value`` with ``◆`` on the chosen window and ``●`` on the actual run.
+
+    ``window`` and ``run`` are one span or several (an interruptible job's chunks).
+    """
+    windows, runs = _spans(window), _spans(run)
     rows = _merge(list(forecast), MAX_ROWS)
     if not rows:
         return "(no forecast: the plan was made without intensity data)"
     top = max(r.intensity for r in rows) or 1.0
     lines = []
     for r in rows:
-        marks = ("◆ window " if _overlaps(r, window) else "") + (
-            "● run" if run and _overlaps(r, run) else ""
+        marks = ("◆ window " if _overlaps(r, windows) else "") + (
+            "● run" if _overlaps(r, runs) else ""
         )
         row = f"{r.start:%m-%d %H:%M:%S} │{_bar(r.intensity / top)} {r.intensity:6.0f} {marks}"
         lines.append(row.rstrip())
@@ -43,8 +50,16 @@ def _bar(fraction: float) -> str:
     return ("█" * full + (_EIGHTHS[rest] if rest else "")).ljust(BAR_WIDTH)
 
 
-def _overlaps(point: Interval, span: tuple[datetime, datetime]) -> bool:
-    return point.start < span[1] and span[0] < point.end
+def _spans(value: Span | Sequence[Span] | None) -> list[Span]:
+    if not value:
+        return []
+    if isinstance(value[0], datetime):
+        return [value]  # type: ignore[list-item]
+    return list(value)  # type: ignore[arg-type]
+
+
+def _overlaps(point: Interval, spans: list[Span]) -> bool:
+    return any(point.start < end and start < point.end for start, end in spans)
 
 
 def _merge(points: list[Interval], limit: int) -> list[Interval]:
