@@ -24,7 +24,7 @@ def forecast_chart(
     window: Span | Sequence[Span],
     run: Span | Sequence[Span] | None = None,
 ) -> str:
-    """Rows of ``time │ bar value`` with ``◆`` on the chosen window and ``●`` on the actual run.
+    """Rows of ``time │ bar value``, ``◆`` on the chosen window and ``●`` on the actual run.
 
     ``window`` and ``run`` are one span or several (an interruptible job's chunks).
     """

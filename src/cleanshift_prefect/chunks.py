@@ -41,7 +41,13 @@ from cleanshift_core import (
     plan_interruptible,
     settle_receipt,
 )
-from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, format_duration, parse_duration, sleep_until
+from cleanshift_core.timeutil import (
+    SYSTEM_CLOCK,
+    Clock,
+    format_duration,
+    parse_duration,
+    sleep_until,
+)
 
 from .artifacts import ArtifactKeys, announce_window, publish_deferral, publish_receipt
 from .decorator import _run_async

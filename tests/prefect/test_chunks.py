@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GRID = ROOT / "example_dags" / "data" / "grid_two_dips.csv"
 
 
-def two_dips(speedup: float, seconds_before_now: float) -> dict:
+def two_dips(speedup: float, seconds_before_now: float) -> tuple[dict, datetime]:
     """The two-dip grid replayed ``speedup``-fold, its first point ``seconds_before_now`` ago.
 
     The file's clean hours are 03:00 (120) and 07:00 (110), every other hour ≥ 300.
@@ -56,11 +56,6 @@ def receipt_runs(receipt: dict) -> list[tuple[datetime, datetime]]:
         tuple(parse(end.strip()) for end in run.split("→"))  # type: ignore[misc]
         for run in receipt["runs"].split(";")
     ]
-
-
-def same_second(a: datetime, b: datetime) -> bool:
-    """``a`` printed to the second is ``b`` (receipt tables show whole seconds)."""
-    return a.replace(microsecond=0) == b
 
 
 async def test_async_chunks_run_in_their_slots_and_the_receipt_sums_them():
@@ -97,8 +92,10 @@ async def test_async_chunks_run_in_their_slots_and_the_receipt_sums_them():
     receipt = table_rows(artifacts["fit-model-carbon-receipt"])
     for (started, finished, _), (ran, done) in zip(runs, receipt_runs(receipt), strict=True):
         # the receipt's intervals are the chunks' real runs (taken just around the call)
-        assert abs((started - ran).total_seconds()) < 1 and abs((finished - done).total_seconds()) < 1
-    assert receipt["region"] == "DIPS" and receipt["basis"] == "measured"  # the file replays history too
+        assert abs((started - ran).total_seconds()) < 1
+        assert abs((finished - done).total_seconds()) < 1
+    assert receipt["region"] == "DIPS"
+    assert receipt["basis"] == "measured"  # the replayed file has history too
     assert float(receipt["intensity of the run (gCO2eq/kWh)"]) < 200  # both clean hours
     assert float(receipt["intensity if run immediately (gCO2eq/kWh)"]) >= 300
     report = artifacts["fit-model-carbon-report"].data
@@ -119,7 +116,8 @@ def test_example_flow_runs_two_chunks_in_the_two_dips(monkeypatch):
 
     state = example.interruptible_training(model="tiny", return_state=True)
     assert state.result() > 0
-    receipt = table_rows(asyncio.run(artifacts_of(state.state_details.flow_run_id))["train-carbon-receipt"])
+    artifacts = asyncio.run(artifacts_of(state.state_details.flow_run_id))
+    receipt = table_rows(artifacts["train-carbon-receipt"])
     runs = receipt_runs(receipt)
     assert len(runs) == 2
     for (ran, done), (slot_start, slot_end) in zip(runs, slots, strict=True):
