@@ -10,6 +10,9 @@ from .timeutil import ensure_utc, parse_duration
 
 #: cleanshift 0.1's default patience, kept so the seed's API behaves as documented.
 DEFAULT_MAX_DELAY = timedelta(hours=6)
+#: Longest duration or delay accepted: no grid forecast reaches further, and bounding it keeps
+#: deadline arithmetic inside ``datetime``'s range.
+MAX_SPAN = timedelta(days=3660)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,13 @@ class JobSpec:
             not isinstance(self.max_delay, timedelta) or self.max_delay < timedelta(0)
         ):
             raise ConfigurationError(f"max_delay must be zero or positive, got {self.max_delay}")
+        for name in ("duration", "max_delay"):
+            span = getattr(self, name)
+            if span is not None and span > MAX_SPAN:
+                raise ConfigurationError(
+                    f"{name}={span} is longer than {MAX_SPAN.days} days; no forecast reaches that "
+                    f"far, so give a shorter {name}"
+                )
         if self.finish_by is not None:
             object.__setattr__(self, "finish_by", ensure_utc(self.finish_by, "finish_by"))
         if self.earliest_start is not None:
@@ -59,12 +69,18 @@ class JobSpec:
         """``(earliest_start, latest_start)`` for a job planned at ``now``."""
         earliest = self.earliest_start or ensure_utc(now, "now")
         latest_candidates = []
-        if self.max_delay is not None:
-            latest_candidates.append(earliest + self.max_delay)
-        if self.finish_by is not None:
-            latest_candidates.append(self.finish_by - self.duration)
-        if not latest_candidates:
-            latest_candidates.append(earliest + DEFAULT_MAX_DELAY)
+        try:
+            if self.max_delay is not None:
+                latest_candidates.append(earliest + self.max_delay)
+            if self.finish_by is not None:
+                latest_candidates.append(self.finish_by - self.duration)
+            if not latest_candidates:
+                latest_candidates.append(earliest + DEFAULT_MAX_DELAY)
+        except OverflowError:
+            raise ConfigurationError(
+                f"the deadline of a job starting at {earliest.isoformat()} falls outside the "
+                "calendar (years 1-9999); check finish_by, earliest_start and max_delay"
+            ) from None
         latest = min(latest_candidates)
         if latest < earliest:
             raise ConfigurationError(

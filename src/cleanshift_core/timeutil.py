@@ -72,7 +72,7 @@ def parse_duration(value: timedelta | str | int | float, name: str) -> timedelta
     if isinstance(value, bool):
         raise ConfigurationError(f"{name} must be a duration such as '2h', got {value!r}")
     if isinstance(value, (int, float)):
-        return timedelta(hours=float(value))
+        return _checked(lambda: timedelta(hours=float(value)), name, value)
     if not isinstance(value, str):
         raise ConfigurationError(
             f"{name} must be a timedelta or a string such as '2h' or '30m', "
@@ -82,24 +82,40 @@ def parse_duration(value: timedelta | str | int | float, name: str) -> timedelta
     hms = re.fullmatch(r"(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)", text)
     if hms:
         h, m, s = hms.groups()
-        return timedelta(hours=int(h), minutes=int(m), seconds=float(s))
+        return _checked(lambda: timedelta(hours=int(h), minutes=int(m), seconds=float(s)), name, value)
     iso = re.fullmatch(
         r"P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?",
         text.upper(),
     )
     if iso and any(iso.groups()):
         d, h, m, s = (float(g) if g else 0.0 for g in iso.groups())
-        return timedelta(days=d, hours=h, minutes=m, seconds=s)
+        return _checked(lambda: timedelta(days=d, hours=h, minutes=m, seconds=s), name, value)
     compact = text.replace(" ", "")
     parts = _DURATION_PART.findall(compact)
     if parts and "".join(n + u for n, u in parts).lower() == compact.lower():
-        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts))
+        return _checked(
+            lambda: timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)),
+            name,
+            value,
+        )
     try:
-        return timedelta(hours=float(text))
+        hours = float(text)
     except ValueError:
         raise ConfigurationError(
             f"{name}={value!r} is not a duration; use e.g. '2h', '45m', '1h30m', '90s', "
             f"'01:30:00' or 'PT2H'"
+        ) from None
+    return _checked(lambda: timedelta(hours=hours), name, value)
+
+
+def _checked(make: Callable[[], timedelta], name: str, value: object) -> timedelta:
+    """``make()``, with NaN, infinite and out-of-range amounts refused as configuration errors."""
+    try:
+        return make()
+    except (OverflowError, ValueError):
+        raise ConfigurationError(
+            f"{name}={value!r} is not a usable duration (infinite, NaN or beyond "
+            f"{timedelta.max.days:,} days); use e.g. '2h' or '45m'"
         ) from None
 
 

@@ -47,7 +47,12 @@ def read_series_file(
     file = Path(path)
     if not file.is_file():
         raise ConfigurationError(f"intensity file {str(file)!r} does not exist; check the path")
-    text = file.read_text(encoding="utf-8-sig")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadSeriesError(
+            f"{file.name} is not UTF-8 text (byte {exc.start}); save it as a UTF-8 CSV or JSON file"
+        ) from None
     rows = _json_rows(text, file) if file.suffix.lower() == ".json" else list(csv.DictReader(text.splitlines()))
     if not rows:
         raise BadSeriesError(f"{file.name} holds no intensity points")

@@ -16,6 +16,12 @@ from ..timeutil import EPOCH, SYSTEM_CLOCK, Clock, ensure_utc, from_epoch, parse
 from .base import GridIntensityProvider
 
 
+#: Shortest real length of one curve point, and most points one call may build: a typo in
+#: speedup or resolution must fail with a message, not build billions of points.
+MIN_POINT_SECONDS = 0.1
+MAX_POINTS = 500_000
+
+
 class MockProvider(GridIntensityProvider):
     """Synthetic sinusoidal intensity.
 
@@ -43,22 +49,38 @@ class MockProvider(GridIntensityProvider):
         anchor_hour: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        if not (0 <= float(amplitude) <= float(base_intensity)):
+        base_intensity, amplitude = _number(base_intensity, "base_intensity"), _number(amplitude, "amplitude")
+        if not (0 <= amplitude <= base_intensity):
             raise ConfigurationError(
                 f"mock amplitude={amplitude} must be between 0 and base_intensity={base_intensity} "
                 "(intensity cannot go negative)"
             )
-        if float(speedup) <= 0:
+        speedup = _number(speedup, "speedup")
+        if speedup <= 0:
             raise ConfigurationError(f"mock speedup must be positive, got {speedup}")
         if anchor_hour is not None and anchor is None:
             raise ConfigurationError("mock anchor_hour needs anchor (the real time it applies at)")
         self._region = str(region)
-        self.base_intensity = float(base_intensity)
-        self.amplitude = float(amplitude)
+        self.base_intensity = base_intensity
+        self.amplitude = amplitude
         self.resolution = parse_duration(resolution, "resolution")
-        self.speedup = float(speedup)
+        if self.resolution <= timedelta(0):
+            raise ConfigurationError(f"mock resolution must be positive, got {resolution!r}")
+        self.speedup = speedup
+        if self.resolution.total_seconds() / speedup < MIN_POINT_SECONDS:
+            raise ConfigurationError(
+                f"mock resolution/speedup gives points of {self.resolution.total_seconds() / speedup:g} s; "
+                f"keep them at least {MIN_POINT_SECONDS:g} s (lower speedup or raise resolution)"
+            )
+        if anchor_hour is not None:
+            anchor_hour = _number(anchor_hour, "anchor_hour")
         if isinstance(anchor, str):
-            anchor = datetime.fromisoformat(anchor)
+            try:
+                anchor = datetime.fromisoformat(anchor)
+            except ValueError:
+                raise ConfigurationError(
+                    f"mock anchor={anchor!r} is not an ISO time; e.g. '2026-03-02T03:00:00+00:00'"
+                ) from None
         self.anchor = ensure_utc(anchor, "anchor") if anchor is not None else EPOCH
         if anchor_hour is None:
             self._curve_at_anchor = to_epoch(self.anchor)
@@ -105,6 +127,11 @@ class MockProvider(GridIntensityProvider):
         step = self.resolution.total_seconds() / self.speedup
         first = self._point_start(to_epoch(start), step)
         count = max(0, math.ceil((to_epoch(end) - first) / step))
+        if count > MAX_POINTS:
+            raise ConfigurationError(
+                f"mock asked for {count:,} points ({start.isoformat()} to {end.isoformat()}); "
+                f"ask for a shorter range or use a coarser resolution (at most {MAX_POINTS:,})"
+            )
         points = [
             IntensityPoint(from_epoch(t), timedelta(seconds=step), self.intensity_at(from_epoch(t)))
             for t in (first + k * step for k in range(count))
@@ -117,3 +144,14 @@ class MockProvider(GridIntensityProvider):
             basis=basis,
             generated_at=self.clock.now(),
         )
+
+
+def _number(value: object, name: str) -> float:
+    """A finite number option (spec strings and JSON may carry anything)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise ConfigurationError(f"mock {name} must be a finite number, got {value!r}")
+    return number
