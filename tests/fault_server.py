@@ -19,14 +19,16 @@ from typing import Callable
 HALF_HOUR = timedelta(minutes=30)
 
 #: What the server does with the next request.
-MODES = ("ok", "slow", "rate_limited", "error_500", "garbage_html", "garbage_json")
+MODES = ("ok", "slow", "rate_limited", "error_500", "garbage_html", "garbage_json", "echo")
 
 
 class FaultyGridServer:
     """Serves ``values(t)`` for half-hours from ``start``; ``mode`` picks a fault.
 
     ``slow`` answers after ``delay`` seconds; ``rate_limited`` answers 429 with
-    ``Retry-After: retry_after``; ``garbage_*`` answers 200 with HTML or JSON of the wrong shape.
+    ``Retry-After: retry_after``; ``garbage_*`` answers 200 with HTML or JSON of the wrong shape;
+    ``echo`` answers 200 with a non-JSON body that repeats the request's URL and headers (an API
+    echoing credentials back, for the secrets canary).
     """
 
     def __init__(
@@ -87,6 +89,11 @@ class FaultyGridServer:
                 self._send(handler, 500, b'{"error": "internal"}')
             elif mode == "garbage_html":
                 self._send(handler, 200, b"<html><body>maintenance</body></html>", ctype="text/html")
+            elif mode == "echo":
+                usual = {"host", "accept", "accept-encoding", "connection", "user-agent"}
+                unusual = [f"{k}: {v}" for k, v in handler.headers.items() if k.lower() not in usual]
+                echoed = f"{'; '.join(unusual)} {handler.path}".encode()
+                self._send(handler, 200, echoed, ctype="text/plain")
             elif mode == "garbage_json":
                 self._send(handler, 200, b'{"data": "not a list", "intensity": [null]}')
             else:

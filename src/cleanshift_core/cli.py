@@ -18,6 +18,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import sys
@@ -162,7 +163,9 @@ def _provider(
     name = PROVIDER_ALIASES.get(kind, kind)
     kinds = provider_kinds()
     if name not in kinds:
-        raise ConfigurationError(f"unknown provider {kind!r}; choose one of {', '.join(kinds)}")
+        raise ConfigurationError(
+            f"unknown provider {_echoable(kind)}; choose one of {', '.join(kinds)}"
+        )
     if name == "file" and path is None:
         raise ConfigurationError(
             "--provider file needs --path FILE (a CSV or JSON intensity series)"
@@ -184,10 +187,18 @@ def _provider(
     for item in extra or []:
         if "=" not in item:
             raise ConfigurationError(
-                f"--option {item!r} needs the form KEY=VALUE, e.g. -o lat=52.5"
+                f"--option {_echoable(item)} needs the form KEY=VALUE, e.g. -o lat=52.5"
             )
         options.update(ProviderSpec.parse(f"{name}:{item}").options)
     return build_provider(ProviderSpec(name, options))
+
+
+def _echoable(text: str) -> str:
+    """``text`` quoted if it looks like a name; anything else may hold a pasted secret (a JSON
+    spec with an api_key, ``key:value``), so it is described, not echoed."""
+    if re.fullmatch(r"[\w.-]{1,64}", text):
+        return repr(text)
+    return f"(a {len(text)}-character value that is not a provider name; it is not shown)"
 
 
 def _job(duration: str, max_delay: str | None, finish_by: str | None) -> JobSpec:
