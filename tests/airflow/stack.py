@@ -96,13 +96,17 @@ class Stack:
         }
 
     def airflow(self, *args: str) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "airflow", *args],
             env=self.env,
-            check=True,
             capture_output=True,
+            text=True,
             timeout=240,
         )
+        if done.returncode:
+            raise AssertionError(
+                f"airflow {' '.join(args)} exited with {done.returncode}:\n{done.stderr[-3000:]}"
+            )
 
     def start(self, *names: str) -> None:
         """Start the named components (default: all four), each in its own process group."""
