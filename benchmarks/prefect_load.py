@@ -39,7 +39,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-HERE = Path(__file__).resolve()
 #: Mock curve for part (a): one curve hour is 10 real seconds, so the fall from the daily peak
 #: (15:00) to the trough (03:00) lasts 120 s: room for waits up to ~110 s on a falling grid.
 SPEEDUP_A = 360
@@ -311,23 +310,31 @@ def write_falling_grid(path: Path, start: datetime, minutes: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def serve_main() -> None:
-    """``--serve``: the served deployment (runs in its own process, under the runner)."""
-    from prefect import flow
+#: The served deployment, written to a file and run as ``python served.py``: each flow run is a
+#: fresh process that imports it (as the project's own deployment test does).
+SERVED = """
+import os
+from datetime import datetime, timezone
 
-    from cleanshift_prefect import carbon_window
+from prefect import flow
 
-    @flow(name="load-deferred", persist_result=True)
-    @carbon_window(
-        {"kind": "file", "path": os.environ["LOAD_GRID"], "region": "LOAD"},
-        duration="5s",
-        max_delay=os.environ["LOAD_MAX_DELAY"],
-        min_deferral="5s",
-    )
-    def deferred(i: int) -> dict:
-        return {"i": i, "started": datetime.now(timezone.utc).isoformat(), "pid": os.getpid()}
+from cleanshift_prefect import carbon_window
 
+
+@flow(name="load-deferred", persist_result=True)
+@carbon_window(
+    {"kind": "file", "path": os.environ["LOAD_GRID"], "region": "LOAD"},
+    duration="5s",
+    max_delay=os.environ["LOAD_MAX_DELAY"],
+    min_deferral="5s",
+)
+def deferred(i: int) -> dict:
+    return {"i": i, "started": datetime.now(timezone.utc).isoformat(), "pid": os.getpid()}
+
+
+if __name__ == "__main__":
     deferred.serve(name="load", limit=int(os.environ["LOAD_LIMIT"]))
+"""
 
 
 def part_b(api_url: str, runs: int, max_delay: float, limit: int, workdir: Path) -> dict:
@@ -349,7 +356,9 @@ def part_b(api_url: str, runs: int, max_delay: float, limit: int, workdir: Path)
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
     }
     log = (workdir / "serve.log").open("wb")
-    serve = subprocess.Popen([sys.executable, str(HERE), "--serve"], env=env, stdout=log,
+    served = workdir / "served.py"
+    served.write_text(SERVED)
+    serve = subprocess.Popen([sys.executable, str(served)], env=env, stdout=log,
                              stderr=subprocess.STDOUT, start_new_session=True)
 
     async def deployment_ready() -> bool:
@@ -479,11 +488,7 @@ def main() -> None:
     parser.add_argument("--deferred", type=int, default=100)
     parser.add_argument("--max-delay", type=float, default=240.0, help="part b max_delay, s")
     parser.add_argument("--limit", type=int, default=4, help="serve() concurrent runs, part b")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve_main()
-        return
     work = Path(tempfile.mkdtemp(prefix="cleanshift-prefect-load-"))
     (work / "home").mkdir()
     with PrefectServer(work / "home") as server:

@@ -29,7 +29,8 @@ from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, parse_duration
 
 from .blocks import GridIntensityCredentials
 from .providers import ProviderArg, ProviderRef
-from .runtime import _CURRENT_PLAN, CarbonConfig, Opened, Site, close_window, open_window
+from . import runtime
+from .runtime import CarbonConfig, Opened, Site, close_window, open_window
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -148,6 +149,9 @@ def carbon_window(
 
 
 def _wrap(func: Callable[..., Any], config: CarbonConfig) -> Callable[..., Any]:
+    """The wrappers reach the current-plan context variable through the ``runtime`` module, not
+    by name: ``serve()`` cloudpickles a flow's function by value with the globals it names, and
+    a ContextVar cannot be pickled (every served run would crash before it starts)."""
     name = getattr(func, "__name__", "job")
 
     if inspect.iscoroutinefunction(func):
@@ -158,11 +162,11 @@ def _wrap(func: Callable[..., Any], config: CarbonConfig) -> Callable[..., Any]:
             opened = await open_window(config, site)
             if not isinstance(opened, Opened):
                 return opened
-            token = _CURRENT_PLAN.set(opened.plan)
+            token = runtime._CURRENT_PLAN.set(opened.plan)
             try:
                 result = await func(*args, **kwargs)
             finally:
-                _CURRENT_PLAN.reset(token)
+                runtime._CURRENT_PLAN.reset(token)
             await close_window(config, site, opened)
             return result
 
@@ -174,11 +178,11 @@ def _wrap(func: Callable[..., Any], config: CarbonConfig) -> Callable[..., Any]:
         opened = _run_async(open_window(config, site))
         if not isinstance(opened, Opened):
             return opened
-        token = _CURRENT_PLAN.set(opened.plan)
+        token = runtime._CURRENT_PLAN.set(opened.plan)
         try:
             result = func(*args, **kwargs)
         finally:
-            _CURRENT_PLAN.reset(token)
+            runtime._CURRENT_PLAN.reset(token)
         _run_async(close_window(config, site, opened))
         return result
 
