@@ -1,10 +1,10 @@
 """A thousand carbon-window sensors waiting at once on one triggerer, on a real Airflow.
 
-Starts api-server, scheduler, triggerer and dag-processor on 127.0.0.1 (LocalExecutor,
-SQLite; the stack of ``tests/airflow/stack.py``) and a fake UK Carbon Intensity API on
-127.0.0.1 that counts requests. The sensors use the real ``ukci`` provider pointed at it with
-``base_url`` (the real HTTP client, cache and planner), half of them for GB national and half
-for NESO region 13, so there are two distinct provider/region pairs.
+Starts api-server, scheduler, triggerer and dag-processor on 127.0.0.1 (LocalExecutor; the
+stack of ``tests/airflow/stack.py``) on SQLite or on a throwaway PostgreSQL, and a fake UK
+Carbon Intensity API on 127.0.0.1 that counts requests. The sensors use the real ``ukci``
+provider pointed at it with ``base_url`` (the real HTTP client, cache and planner), half of
+them for GB national and half for NESO region 13: two distinct provider/region pairs.
 
 For each mode (``defer``: plan on a worker, then defer; ``start_from_trigger``: straight into
 the triggerer) it
@@ -15,26 +15,28 @@ the triggerer) it
    baseline, and samples running/queued task instances for the rest of the wait;
 3. moves a deep dip to ~90 s after the next 5-minute forecast-cache refresh: the triggers
    re-plan on the refreshed forecast (``replan_interval=60s``) and all fire at the new start;
-4. reads when each trigger fired from the triggerer's per-task logs ("carbon window open")
-   and counts provider requests per (process, region, refresh bucket).
+4. reads from the metadata database when each trigger's event was handed over
+   (``scheduled_dttm``) and the start its plan carried, counts provider requests per
+   (process, region, refresh bucket), and watches workers resume the sensors for a bounded
+   window.
 
-Every wait is bounded in time; every process is killed at the end.
+Every wait is bounded in time; every process (and the database) is stopped at the end.
 
-    .venvs/airflow/bin/python benchmarks/airflow_load.py            # 1,000 sensors, both modes
-    .venvs/airflow/bin/python benchmarks/airflow_load.py --sensors 200 --modes defer
+    .venvs/airflow/bin/python benchmarks/airflow_load.py --database postgres --log-level WARNING
+    .venvs/airflow/bin/python benchmarks/airflow_load.py --sensors 200 --modes defer --append
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import shutil
-import subprocess
 import json
 import math
+import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
