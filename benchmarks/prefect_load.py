@@ -442,6 +442,10 @@ def part_b(api_url: str, runs: int, max_delay: float, limit: int, workdir: Path)
             "waiting_phase_samples": len(waiting),
             "waiting_phase_s": (waiting[-1][0] - waiting[0][0]) if waiting else 0.0,
             "max_processes_while_all_waiting": max((s[1] for s in waiting), default=None),
+            "waiting_samples_with_a_process": sum(1 for s in waiting if s[1] > 0),
+            "seconds_into_waiting_of_those_samples": ", ".join(
+                f"{s[0] - waiting[0][0]:.0f}" for s in waiting if s[1] > 0
+            ) or "none",
             "max_processes_overall": max((s[1] for s in samples), default=None),
             "planned_start_spread_s": (planned_starts[-1] - planned_starts[0]).total_seconds()
             if planned_starts else None,
