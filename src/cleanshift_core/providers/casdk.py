@@ -26,7 +26,6 @@ from .transport import (
     RetryPolicy,
     Zeros,
     api_time,
-    build_series,
     check_window,
     parse_time,
 )
@@ -172,14 +171,9 @@ class CarbonAwareSDKProvider(HttpProvider):
                     _duration(row.get("duration")),
                 )
             )
-        return build_series(
+        return self._series(
             raw,
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=Basis.MEASURED,
-            now=self.clock.now(),
-            zeros=self._zeros,
             what=what,
         )
 
@@ -204,14 +198,10 @@ class CarbonAwareSDKProvider(HttpProvider):
                 )
             )
         generated = forecast.get("generatedAt")
-        return build_series(
+        return self._series(
             raw,
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=Basis.FORECAST,
-            now=now or self.clock.now(),
-            zeros=self._zeros,
+            now=now,
             max_age=self.max_forecast_age,
             generated_at=parse_time(generated, "generatedAt", self.kind) if generated else None,
             what="forecast",

@@ -37,7 +37,6 @@ from .transport import (
     Zeros,
     api_time,
     as_secret,
-    build_series,
     check_window,
     chunks,
     parse_time,
@@ -182,7 +181,7 @@ class ElectricityMapsProvider(HttpProvider):
                 "electricitymaps /latest did not answer with an object; check base_url"
             )
         self._learn_zone(body)
-        series = build_series(
+        series = self._series(
             [
                 RawPoint(
                     parse_time(body.get("datetime"), "datetime", self.kind),
@@ -190,12 +189,7 @@ class ElectricityMapsProvider(HttpProvider):
                     HOUR,
                 )
             ],
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=Basis.MEASURED,
-            now=self.clock.now(),
-            zeros=self._zeros,
             what="latest intensity",
         )
         return series.points[0]
@@ -222,14 +216,9 @@ class ElectricityMapsProvider(HttpProvider):
             )
         self._learn_zone(body)
         updated = body.get("updatedAt")
-        return build_series(
+        return self._series(
             self._raw(body["forecast"]),
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=Basis.FORECAST,
-            now=self.clock.now(),
-            zeros=self._zeros,
             resolution=HOUR,
             max_age=self.max_forecast_age,
             generated_at=parse_time(updated, "updatedAt", self.kind) if updated else None,
@@ -253,14 +242,9 @@ class ElectricityMapsProvider(HttpProvider):
                         "electricitymaps /past-range answer has no 'data' list; check base_url"
                     )
                 rows.extend(body["data"])
-        return build_series(
+        return self._series(
             self._raw(rows),
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=Basis.MEASURED,
-            now=self.clock.now(),
-            zeros=self._zeros,
             resolution=HOUR,
             what="history",
         ).between(start, end)
@@ -291,15 +275,12 @@ class ElectricityMapsProvider(HttpProvider):
             RawPoint(p.start + timedelta(days=1), p.value, p.duration)
             for p in self._raw(body["history"])
         ]
-        return build_series(
+        return self._series(
             shifted,
             provider=f"{self.name}/history-forecast",
-            region=self.region,
-            signal=self.signal,
             basis=Basis.FORECAST,
             generated_at=now,
             now=now,
-            zeros=self._zeros,
             resolution=HOUR,
             what="history-based forecast",
         )

@@ -22,8 +22,6 @@ from .transport import (
     HttpProvider,
     RawPoint,
     RetryPolicy,
-    Zeros,
-    build_series,
     check_window,
     chunks,
     parse_time,
@@ -118,14 +116,9 @@ class EnergiDataServiceProvider(HttpProvider):
             if start - FIVE_MINUTES < stamp < end:
                 raw.append(RawPoint(stamp, record.get("CO2Emission"), FIVE_MINUTES))
         raw.sort(key=lambda p: p.start)  # newest first is this API's default order, not a fault
-        return build_series(
+        return self._series(
             raw,
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=basis,
-            now=self.clock.now(),
-            zeros=Zeros.MISSING,
             resolution=FIVE_MINUTES,
             max_age=self.max_forecast_age,
             what=what,

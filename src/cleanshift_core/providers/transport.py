@@ -729,6 +729,32 @@ class HttpProvider(GridIntensityProvider):
     def base_url(self) -> str:
         return self._http.base_url
 
+    @property
+    def _zeros(self) -> Zeros:
+        """How zero intensities are read; overridden where the grid can really be at zero."""
+        return Zeros.MISSING
+
+    def _series(
+        self,
+        raw: Sequence[RawPoint],
+        *,
+        basis: Basis,
+        now: datetime | None = None,
+        provider: str | None = None,
+        **checks: Any,
+    ) -> IntensitySeries:
+        """:func:`build_series` with this provider's name, region, signal, zero rule and clock."""
+        return build_series(
+            raw,
+            provider=provider or self.name,
+            region=self.region,
+            signal=self.signal,
+            basis=basis,
+            now=now or self.clock.now(),
+            zeros=self._zeros,
+            **checks,
+        )
+
     def _classify(self, response: httpx.Response, detail: str) -> ProviderError | None:
         """Provider-specific error mapping; None means the generic one."""
         return None

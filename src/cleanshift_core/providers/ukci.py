@@ -26,7 +26,6 @@ from .transport import (
     RetryPolicy,
     Zeros,
     api_time,
-    build_series,
     check_window,
     chunks,
     parse_time,
@@ -125,14 +124,9 @@ class UKCarbonIntensityProvider(HttpProvider):
         entries = self._entries(body)
         if not entries:
             raise BadDataError(f"ukci returned no current intensity for {self.region}; try later")
-        series = build_series(
+        series = self._series(
             self._raw(entries[-1:], prefer_actual=True),
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=Basis.MEASURED,
-            now=self.clock.now(),
-            zeros=self._zeros,
             what="current intensity",
         )
         return series.points[-1]
@@ -142,14 +136,9 @@ class UKCarbonIntensityProvider(HttpProvider):
         path = f"{prefix}/{api_time(start, minutes=True)}/fw48h{self._suffix()}"
         async with self._http.session() as http:
             body = await http.get_json(path)
-        return build_series(
+        return self._series(
             self._raw(self._entries(body), prefer_actual=False),
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=Basis.FORECAST,
-            now=self.clock.now(),
-            zeros=self._zeros,
             max_age=self.max_forecast_age,
             what="forecast",
         )
@@ -163,14 +152,9 @@ class UKCarbonIntensityProvider(HttpProvider):
             for lo, hi in chunks(start, end, HISTORY_CHUNK):
                 path = f"{prefix}/{api_time(lo, minutes=True)}/{api_time(hi, minutes=True)}{self._suffix()}"
                 entries.extend(self._entries(await http.get_json(path)))
-        return build_series(
+        return self._series(
             self._raw(entries, prefer_actual=not self._regional, actual_only=not self._regional),
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=Basis.FORECAST if self._regional else Basis.MEASURED,
-            now=self.clock.now(),
-            zeros=self._zeros,
             what="history",
         ).between(start, end)
 

@@ -40,7 +40,6 @@ from .transport import (
     Zeros,
     api_time,
     as_secret,
-    build_series,
     check_window,
     chunks,
     parse_time,
@@ -72,6 +71,11 @@ class WattTimeProvider(HttpProvider):
     forecast_horizon = timedelta(hours=24)
     default_base_url = "https://api.watttime.org"
     max_forecast_age = timedelta(hours=1)
+
+    @property
+    def _zeros(self) -> Zeros:
+        """A marginal rate can really be zero (curtailment); only long zero runs are outages."""
+        return Zeros.SUSPECT_RUNS
 
     def __init__(
         self,
@@ -249,15 +253,11 @@ class WattTimeProvider(HttpProvider):
             )
         meta = _meta(body)
         generated = meta.get("generated_at")
-        return build_series(
+        return self._series(
             self._raw(body, meta),
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=Basis.FORECAST,
             now=now,
             generated_at=parse_time(generated, "generated_at", self.kind) if generated else None,
-            zeros=Zeros.SUSPECT_RUNS,
             resolution=_period(meta),
             max_age=self.max_forecast_age,
             what="forecast",
@@ -288,14 +288,9 @@ class WattTimeProvider(HttpProvider):
             )
             meta = _meta(body)
             raw.extend(self._raw(body, meta))
-        return build_series(
+        return self._series(
             raw,
-            provider=self.name,
-            region=self.region,
-            signal=self.signal,
             basis=Basis.MEASURED,
-            now=self.clock.now(),
-            zeros=Zeros.SUSPECT_RUNS,
             resolution=_period(meta),
             what=what,
         )
