@@ -1,6 +1,7 @@
 """Faults on a real Airflow (api-server, scheduler, triggerer, dag-processor on 127.0.0.1):
-the triggerer killed mid-wait, the worker killed during gated work, and the plugin's pages
-refusing unauthenticated and unauthorised users. One stack serves the whole module.
+the triggerer killed mid-wait, the worker killed during gated work, the plugin's pages
+refusing unauthenticated and unauthorised users, and an API key that never reaches the UI,
+XCom or any log. One stack serves the whole module.
 
 The provider is the real ``ukci`` client against a fake UK Carbon Intensity API in this
 process (``fake_ukci.py``), so each test places the cleanest window itself.
@@ -13,15 +14,24 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta, timezone
 
+import json
+import sys
+from datetime import datetime
+
 import httpx
 import pytest
 from fake_ukci import FakeUKCI
 from stack import HERE, Api, Stack, running_stack, wait_for, when
 
+sys.path.insert(0, str(HERE.parents[1]))
+from tests.fault_server import FaultyGridServer  # noqa: E402
+
 from cleanshift_core import CarbonReceipt, Plan
 
 RESTART_DAG = "cleanshift_fault_restart"
 RETRY_DAG = "cleanshift_fault_retry"
+CANARY_DAG = "cleanshift_fault_canary"
+CANARY = "CANARY-real-stack-5e1f0c7a"
 STEP = 5  # seconds per forecast point
 USERS = {
     "admin": ("admin", "cleanshift-e2e"),
@@ -38,6 +48,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import dag, get_current_context
 
 from cleanshift_airflow import carbon_task
+from cleanshift_airflow.operators import CarbonReceiptOperator
 from cleanshift_airflow.sensors import CarbonWindowSensor
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -72,8 +83,21 @@ def retry():
     gated_work()
 
 
+@dag(dag_id="{canary}", schedule=None, start_date=START, catchup=False)
+def canary():
+    window = CarbonWindowSensor(
+        task_id="carbon_window", provider="canary_grid", duration="1s", max_delay="3s",
+        on_provider_error="wait_until_deadline", replan_interval=None,
+    )
+    receipt = CarbonReceiptOperator(
+        task_id="carbon_receipt", sensor_task_id="carbon_window", power_kw=1.0
+    )
+    window >> receipt
+
+
 restart()
 retry()
+canary()
 '''
 
 
@@ -84,9 +108,25 @@ def fake() -> Iterator[FakeUKCI]:
 
 
 @pytest.fixture(scope="module")
-def stack(fake: FakeUKCI) -> Iterator[Stack]:
-    source = DAGS.format(restart=RESTART_DAG, retry=RETRY_DAG, url=fake.url)
+def echoing_api() -> Iterator[FaultyGridServer]:
+    """An API that echoes the request headers (the key among them) back in its answer."""
+    with FaultyGridServer(datetime.now(timezone.utc) - timedelta(hours=2), lambda t: 250.0) as api:
+        api.mode = "echo"
+        yield api
+
+
+@pytest.fixture(scope="module")
+def stack(fake: FakeUKCI, echoing_api: FaultyGridServer) -> Iterator[Stack]:
+    source = DAGS.format(restart=RESTART_DAG, retry=RETRY_DAG, canary=CANARY_DAG, url=fake.url)
+    canary_connection = {
+        "conn_type": "cleanshift",
+        "host": echoing_api.url,
+        "password": CANARY,
+        "extra": {"provider": "electricitymaps", "region": "DE",
+                  "options": {"retry": {"attempts": 1}}},
+    }
     env = {
+        "AIRFLOW_CONN_CANARY_GRID": json.dumps(canary_connection),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
         "AIRFLOW__CORE__AUTH_MANAGER": "dag_scoped_auth_manager.DagScopedAuthManager",
         "CLEANSHIFT_TEST_DAG_ACCESS": DAG_ACCESS,
@@ -220,3 +260,33 @@ def test_a_user_without_access_to_the_dag_cannot_read_its_receipts(stack, retrie
     page = insider.http.get(tab(retried_run))
     assert page.status_code == 200 and "Avoided" in page.text and "<svg" in page.text
     assert retried_run in insider.http.get("/cleanshift/receipts").text
+
+
+def test_an_api_key_never_reaches_the_ui_xcom_or_any_log(stack, echoing_api):
+    api = Api(stack)
+    run_id = api.trigger(CANARY_DAG)
+    assert api.wait_finished(CANARY_DAG, run_id, timeout=180) == "success", stack.logs()
+    assert echoing_api.requests, "the provider never called the API: the canary was not exercised"
+
+    pages = {
+        "receipt tab": api.http.get(f"/cleanshift/ti/{CANARY_DAG}/{run_id}/carbon_receipt/-1"),
+        "sensor tab": api.http.get(f"/cleanshift/ti/{CANARY_DAG}/{run_id}/carbon_window/-1"),
+        "receipts page": api.http.get("/cleanshift/receipts", params={"dag_id": CANARY_DAG}),
+    }
+    assert all(page.status_code == 200 for page in pages.values())
+    # The echoed answer was refused as data, and that reason is what the receipt tab shows.
+    assert "BadDataError" in pages["receipt tab"].text and run_id in pages["receipts page"].text
+    xcoms = {
+        task: api.http.get(
+            f"/api/v2/dags/{CANARY_DAG}/dagRuns/{run_id}/taskInstances/{task}/xcomEntries",
+            params={"deserialize": True},
+        ).text
+        for task in ("carbon_window", "carbon_receipt")
+    }
+    assert "cleanshift_receipt" in xcoms["carbon_receipt"]
+    logs = {str(p): p.read_text(errors="replace") for p in stack.home.rglob("*.log")}
+    assert any(CANARY_DAG in name for name in logs)  # the task and trigger logs are there
+    # The echoed key did reach a log line, masked by Airflow's secrets masker:
+    assert any("BadDataError" in text and "***" in text for text in logs.values())
+    visible = {**{k: r.text for k, r in pages.items()}, **xcoms, **logs}
+    assert not [where for where, text in visible.items() if CANARY in text]
