@@ -10,7 +10,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, Context
 from airflow.triggers.base import StartTriggerArgs
 
-from cleanshift_core import Plan
+from cleanshift_core import ConfigurationError, Plan
 
 from .hooks import ProviderArg, ProviderRef, provider_reference
 from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
@@ -40,6 +40,12 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
     :param start_from_trigger: start straight in the triggerer (Airflow 3.3+), so no worker is
         used even to plan. Opt-in: the triggerer then loads the serialized DAG with each such
         trigger (~1.6 MiB per trigger for a 200-task DAG) and keeps it.
+    :param end_from_trigger: with ``start_from_trigger``, let the trigger end the task too
+        (Airflow's ``TaskSuccessEvent``, pushing the same XComs): no worker resumes the sensor
+        when its window opens, so many windows opening at once are not queued behind worker
+        slots. Airflow 3.3 stores such XComs JSON-encoded on the server side: the REST API and
+        the "Carbon receipt" tab decode them, but a worker's ``xcom_pull`` returns JSON text.
+        ``dag.test()`` runs ``execute()`` and still resumes on the worker.
 
     The final plan is pushed to XCom under ``cleanshift_plan``, and the instant the gated work
     was released under ``cleanshift_released_at`` (read by
@@ -71,6 +77,7 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
         on_provider_error: str = "run_now",
         replan_interval: timedelta | str | None = DEFAULT_REPLAN_INTERVAL,
         start_from_trigger: bool = False,
+        end_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -87,11 +94,25 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
         )
         self.provider = provider
         self.finish_by = self.window.finish_by
+        if not isinstance(end_from_trigger, bool):
+            raise ConfigurationError(
+                f"end_from_trigger must be True or False, got {end_from_trigger!r}"
+            )
+        if end_from_trigger and not start_from_trigger:
+            # execute() (also dag.test()'s path) defers from a worker and resumes there to push
+            # the plan: dag.test() hands a TaskSuccessEvent's payload to execute_complete and
+            # drops its XComs.
+            raise ConfigurationError(
+                "end_from_trigger=True needs start_from_trigger=True: only a sensor that starts "
+                "in the triggerer can also end there"
+            )
         self.start_from_trigger = start_from_trigger
+        self.end_from_trigger = end_from_trigger
         if start_from_trigger:
             # trigger_kwargs named like template fields ("finish_by") render in the triggerer.
             self.start_trigger_args = dataclasses.replace(
-                self.start_trigger_args, trigger_kwargs=self.trigger_kwargs()
+                self.start_trigger_args,
+                trigger_kwargs={**self.trigger_kwargs(), "end_from_trigger": end_from_trigger},
             )
 
     def execute(self, context: Context) -> Any:

@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import (
+    BaseTrigger,
+    TaskFailedEvent,
+    TaskSkippedEvent,
+    TaskSuccessEvent,
+    TriggerEvent,
+)
 
 from cleanshift_core import (
     CleanshiftError,
@@ -24,6 +30,7 @@ from cleanshift_core import (
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock
 
 from .hooks import ProviderRef, aresolve_spec, public_reference
+from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
 from .window_args import parse_finish_by
 
 TRIGGER_PATH = "cleanshift_airflow.triggers.CarbonWindowTrigger"
@@ -43,6 +50,17 @@ class CarbonWindowTrigger(BaseTrigger):
     same wait. The event payload is ``{"status": "ready", "plan": {...}}``, or ``"skipped"`` /
     ``"failed"`` with a ``message`` (the plan travels in the event because ``dag.test()``
     drops defer kwargs).
+
+    With ``end_from_trigger`` it ends the task itself instead (Airflow's convention, as in
+    ``DateTimeTrigger``): a ``TaskSuccessEvent`` carrying the XComs the sensor's
+    ``execute_complete`` would push (the plan and the released-at instant), or a
+    ``TaskSkippedEvent`` / ``TaskFailedEvent`` (retries still apply). No worker resumes the
+    task, so a thousand windows opening at once cost the triggerer one database write each
+    and no worker slots, and the event itself stays a few bytes.
+
+    One INFO line per trigger (when the window opens, with how often it re-planned); planning
+    and re-planning log at DEBUG, because a thousand triggers firing together would otherwise
+    write thousands of lines at the instant they should be handing over their events.
 
     With ``locations`` (your label → provider reference) it chooses the location and the start
     together (:func:`~cleanshift_core.plan_across_locations`); the plan names the location, and
@@ -66,6 +84,7 @@ class CarbonWindowTrigger(BaseTrigger):
         replan_interval: float | None = None,
         plan: str | None = None,
         locations: Mapping[str, ProviderRef] | None = None,
+        end_from_trigger: bool = False,
         clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
@@ -81,6 +100,7 @@ class CarbonWindowTrigger(BaseTrigger):
         self.replan_interval = None if replan_interval is None else float(replan_interval)
         self.plan = plan
         self.locations = dict(locations) if locations else None
+        self.end_from_trigger = bool(end_from_trigger)
         self.clock = clock
         self.sleep = sleep
 
@@ -102,6 +122,7 @@ class CarbonWindowTrigger(BaseTrigger):
             "replan_interval": self.replan_interval,
             "plan": self.plan,
             "locations": self.locations if locations is None else dict(locations),
+            "end_from_trigger": self.end_from_trigger,
         }
 
     def __repr__(self) -> str:
@@ -146,6 +167,13 @@ class CarbonWindowTrigger(BaseTrigger):
         return self.provider
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        replans = 0
+
+        def replanned(moved: Plan) -> None:
+            nonlocal replans
+            replans += 1
+            self.log.debug("re-planned: start %s (%s)", moved.start.isoformat(), moved.reason)
+
         try:
             rules = self.rules
             if self.plan:
@@ -153,7 +181,7 @@ class CarbonWindowTrigger(BaseTrigger):
             else:
                 specs = {k: await aresolve_spec(ref) for k, ref in self.provider_refs.items()}
                 plan = await self.make_plan(specs)
-                self.log.info("planned: start %s (%s)", plan.start.isoformat(), plan.reason)
+                self.log.debug("planned: start %s (%s)", plan.start.isoformat(), plan.reason)
             provider = shared_provider(await aresolve_spec(self.provider_ref_for(plan)))
             plan = await wait_for_window(
                 provider,
@@ -164,15 +192,40 @@ class CarbonWindowTrigger(BaseTrigger):
                 else timedelta(seconds=self.replan_interval),
                 clock=self.clock,
                 sleep=self.sleep,
-                on_replan=lambda moved: self.log.info(
-                    "re-planned: start %s (%s)", moved.start.isoformat(), moved.reason
-                ),
+                on_replan=replanned,
             )
         except JobSkipped as exc:
-            yield TriggerEvent({"status": "skipped", "message": str(exc)})
+            yield self._skipped(str(exc))
             return
         except CleanshiftError as exc:
-            yield TriggerEvent({"status": "failed", "message": f"{type(exc).__name__}: {exc}"})
+            yield self._failed(f"{type(exc).__name__}: {exc}")
             return
-        self.log.info("carbon window open: %s", plan.start.isoformat())
-        yield TriggerEvent({"status": "ready", "plan": plan.model_dump(mode="json")})
+        saving = plan.expected_savings_pct
+        self.log.info(
+            "carbon window open: start %s, expected saving %s, %d re-plan(s); %s",
+            plan.start.isoformat(),
+            "unknown" if saving is None else f"{saving:.1f}%",
+            replans,
+            plan.reason,
+        )
+        if self.end_from_trigger:
+            yield TaskSuccessEvent(
+                xcoms={
+                    PLAN_XCOM_KEY: plan.model_dump(mode="json"),
+                    RELEASED_AT_XCOM_KEY: self.clock.now().isoformat(),
+                }
+            )
+        else:
+            yield TriggerEvent({"status": "ready", "plan": plan.model_dump(mode="json")})
+
+    def _skipped(self, message: str) -> TriggerEvent:
+        if self.end_from_trigger:
+            self.log.info("skipped by the carbon policy: %s", message)
+            return TaskSkippedEvent()
+        return TriggerEvent({"status": "skipped", "message": message})
+
+    def _failed(self, message: str) -> TriggerEvent:
+        if self.end_from_trigger:
+            self.log.error("carbon window failed: %s", message)
+            return TaskFailedEvent()
+        return TriggerEvent({"status": "failed", "message": message})

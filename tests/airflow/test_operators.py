@@ -75,6 +75,8 @@ GOOD = {"task_id": "w", "provider": "mock", "duration": "1h"}
         ({"provider": "mock:colour=green"}, "does not take option(s) colour"),
         ({"provider": "not a conn id!"}, "neither a connection id nor a provider spec"),
         ({"provider": {"kind": "nope", "anchor": "{{ ts }}"}}, "unknown provider kind 'nope'"),
+        ({"end_from_trigger": True}, "end_from_trigger=True needs start_from_trigger=True"),
+        ({"end_from_trigger": "yes", "start_from_trigger": True}, "must be True or False"),
     ],
 )
 def test_sensor_arguments_fail_at_parse_with_a_fix(overrides, message):
@@ -175,6 +177,26 @@ def test_start_from_trigger_hands_the_triggerer_renderable_kwargs():
     module, _, name = args.trigger_cls.rpartition(".")
     trigger = getattr(importlib.import_module(module), name)(**args.trigger_kwargs)
     assert trigger.plan is None and trigger.provider == "cleanshift_default"
+
+
+def test_end_from_trigger_reaches_the_start_trigger_but_not_the_worker_path():
+    """The triggerer's trigger ends the task; execute() (the worker and dag.test() path) still
+    defers to a trigger that resumes on the worker, because dag.test() would drop the XComs."""
+    sensor = CarbonWindowSensor(
+        task_id="w",
+        provider=demo_provider(18),
+        duration="10s",
+        max_delay="75s",
+        start_from_trigger=True,
+        end_from_trigger=True,
+    )
+    args = sensor.start_trigger_args
+    module, _, name = args.trigger_cls.rpartition(".")
+    assert getattr(importlib.import_module(module), name)(**args.trigger_kwargs).end_from_trigger
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context={})
+    assert not deferred.value.trigger.end_from_trigger
+    assert deferred.value.method_name == "execute_complete"
 
 
 def test_receipt_operator_refuses_to_invent_a_receipt_without_a_plan():

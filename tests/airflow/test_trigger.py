@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from _scripted_provider import HOUR, SCRIPTS, T0, FakeClock, Script
+from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent
 
+from cleanshift_airflow.keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
 from cleanshift_airflow.triggers import CarbonWindowTrigger
 from cleanshift_core import JobSpec, Plan, ProviderUnavailableError, SchedulingRules, plan_job
 from cleanshift_core.providers import build_provider
@@ -199,3 +201,66 @@ def test_repr_masks_secrets_of_inline_specs():
     trigger = CarbonWindowTrigger(**kwargs({**provider, "api_key": "canary-5ecret"}))
     assert "canary-5ecret" not in repr(trigger)
     assert "**********" in repr(trigger)
+
+
+# --- end_from_trigger: the trigger ends the task itself --------------------------------------
+
+
+async def test_end_from_trigger_succeeds_the_task_with_the_sensors_xcoms():
+    provider, clock = scripted(lambda now: [300, 300, 300, 120, 300, 300, 300, 300])
+    trigger = CarbonWindowTrigger(
+        **kwargs(provider), end_from_trigger=True, clock=clock, sleep=clock.sleep
+    )
+    events = [event async for event in trigger.run()]
+    assert len(events) == 1 and isinstance(events[0], TaskSuccessEvent)
+    xcoms = events[0].xcoms
+    assert set(xcoms) == {PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY}
+    assert Plan.model_validate(xcoms[PLAN_XCOM_KEY]).start == T0 + 3 * HOUR
+    assert datetime.fromisoformat(xcoms[RELEASED_AT_XCOM_KEY]) == clock.now() == T0 + 3 * HOUR
+    # What Airflow stores and logs: the state, not the plan.
+    assert events[0].payload == "success"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "event_type"),
+    [
+        ({"policy": "now_or_never", "max_intensity": 200}, None, TaskSkippedEvent),
+        ({"on_provider_error": "fail"}, ProviderUnavailableError("refused"), TaskFailedEvent),
+    ],
+)
+async def test_end_from_trigger_skips_and_fails_the_task(overrides, error, event_type, capsys):
+    provider, clock = scripted(lambda now: FLAT, error=error)
+    trigger = CarbonWindowTrigger(
+        **kwargs(provider), **overrides, end_from_trigger=True, clock=clock, sleep=clock.sleep
+    )
+    events = [event async for event in trigger.run()]
+    assert len(events) == 1 and type(events[0]) is event_type and not events[0].xcoms
+    (line,) = trigger_lines(capsys)  # the reason stays in the task log: no worker logs it
+    assert "max_intensity=200" in line if error is None else "ProviderUnavailableError" in line
+
+
+def trigger_lines(capsys) -> list[str]:
+    """The trigger's log lines (Airflow's structlog writes them to stdout, at INFO and up)."""
+    out = capsys.readouterr().out
+    return [line for line in out.splitlines() if "CarbonWindowTrigger" in line]
+
+
+async def test_one_info_line_per_trigger(capsys):
+    """Planning and re-planning log at DEBUG: a thousand triggers opening together must not
+    write thousands of lines at the instant they hand their events over."""
+    before = [300, 300, 200, 300, 300, 300, 300, 300]
+    after = [300, 100, 200, 300, 300, 300, 300, 300]
+    provider, clock = scripted(with_refresh(before, after))
+    trigger = CarbonWindowTrigger(**kwargs(provider), clock=clock, sleep=clock.sleep)
+    capsys.readouterr()
+    await fire(trigger)
+    (line,) = trigger_lines(capsys)
+    assert f"carbon window open: start {(T0 + HOUR).isoformat()}" in line
+    assert "1 re-plan(s)" in line and "re-planned at" in line
+
+
+def test_end_from_trigger_survives_serialize():
+    provider, _ = scripted(lambda now: FLAT)
+    _, data = CarbonWindowTrigger(**kwargs(provider), end_from_trigger=True).serialize()
+    assert data["end_from_trigger"] is True
+    assert CarbonWindowTrigger(**data).end_from_trigger
