@@ -6,8 +6,9 @@
     ``max_delay`` differs, and the mock grid falls steadily until after the longest one, so
     each task's cleanest window is near its own deadline: the waits spread from seconds to
     about ``--longest`` seconds. Reported: wall time vs the longest and the summed wait,
-    lateness of every start vs its planned start (from the receipts read back from the
-    server), forecast/history fetches, and the RSS of this (the flow's) process.
+    lateness of every start vs its planned start (each body compares its own start with
+    ``current_plan().start``), the artifacts read back from the server, forecast/history
+    fetches, and the RSS of this (the flow's) process.
 (b) ``--deferred M`` (default 100) runs of a served deployment each plan, hand their work to a
     continuation scheduled at their window and exit. While the continuations wait, the number
     of flow-run processes under ``serve()`` is sampled (should be 0); each continuation's
@@ -178,11 +179,11 @@ class RssSampler(threading.Thread):
 def part_a(api_url: str, tasks: int, longest: float, replan: float) -> dict:
     from prefect import flow, task
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     from cleanshift_core import shared_provider
     from cleanshift_core.providers.base import GridIntensityProvider
-    from cleanshift_prefect import carbon_window
+    from cleanshift_prefect import carbon_window, current_plan
 
     class Counting(GridIntensityProvider):
         """Counts the fetches that get past the shared cache to the real provider."""
@@ -207,7 +208,7 @@ def part_a(api_url: str, tasks: int, longest: float, replan: float) -> dict:
             self.calls["history"] += 1
             return await self.inner.history(start, end)
 
-    @flow(name="load-many-waiting-tasks")
+    @flow(name="load-many-waiting-tasks", timeout_seconds=3 * longest + 600)  # bounds a stall
     async def many(n: int) -> dict:
         began = datetime.now(timezone.utc).replace(microsecond=0)
         trough = began + timedelta(seconds=longest + 20)
@@ -227,17 +228,20 @@ def part_a(api_url: str, tasks: int, longest: float, replan: float) -> dict:
             @task(name=f"wait-{g:02d}", persist_result=False)
             @carbon_window(spec, duration=f"{step}s", max_delay=f"{max_delay}s",
                            replan_interval=f"{replan}s")
-            async def work(i: int) -> tuple[int, str]:
-                return i, datetime.now(timezone.utc).isoformat()
+            async def work(i: int) -> tuple[int, str, str]:
+                ran = datetime.now(timezone.utc)
+                return i, ran.isoformat(), current_plan().start.isoformat()
 
             decorated.append(work)
         t0 = time.monotonic()
         results = await asyncio.gather(*(decorated[i % groups](i) for i in range(n)))
         wall = time.monotonic() - t0
-        waits = [(datetime.fromisoformat(ran) - began).total_seconds() for _, ran in results]
-        return {"wall": wall, "waits": waits, "calls": dict(counting.calls),
+        waits = [(datetime.fromisoformat(ran) - began).total_seconds() for _, ran, _ in results]
+        late = [(datetime.fromisoformat(ran) - datetime.fromisoformat(planned)).total_seconds()
+                for _, ran, planned in results]
+        return {"wall": wall, "waits": waits, "late": late, "calls": dict(counting.calls),
                 "cache_fetches": cached.fetches, "began": began.isoformat(),
-                "done": sorted(i for i, _ in results) == list(range(n))}
+                "done": sorted(i for i, _, _ in results) == list(range(n))}
 
     sampler = RssSampler()
     base_rss, _ = rss_mib()
@@ -249,30 +253,30 @@ def part_a(api_url: str, tasks: int, longest: float, replan: float) -> dict:
     out = state.result()
     flow_run_id = state.state_details.flow_run_id
 
-    async def receipts() -> list[dict]:
-        rows, offset = [], 0
+    async def artifacts() -> dict[str, int]:
+        """The flow run's artifacts read back from the server, counted by kind (key suffix)."""
+        kinds = {"carbon-deferral": 0, "carbon-wait": 0, "carbon-receipt": 0, "carbon-report": 0}
+        offset, progress_at_100 = 0, 0
         async with get_client() as client:
             while offset < 10 * tasks:  # bounded paging
                 page = await client.read_artifacts(
-                    artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="carbon-receipt")),
                     flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
                     limit=200, offset=offset,
                 )
                 if not page:
                     break
                 for artifact in page:
-                    data = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
-                    rows.append({r["field"]: r["value"] for r in data})
+                    kind = next((k for k in kinds if (artifact.key or "").endswith(k)), None)
+                    if kind is not None:
+                        kinds[kind] += 1
+                    if kind == "carbon-wait" and artifact.data == 100.0:
+                        progress_at_100 += 1
                 offset += len(page)
-        return rows
+        return {**kinds, "progress at 100%": progress_at_100}
 
-    found = asyncio.run(receipts())
-    late = []
-    for r in found:
-        planned = datetime.strptime(r["planned start"], "%Y-%m-%d %H:%M:%S UTC")
-        ran = datetime.strptime(r["ran at"], "%Y-%m-%d %H:%M:%S UTC")
-        late.append((ran - planned).total_seconds())  # whole seconds: the table's precision
-    waits = out["waits"]
+    found = asyncio.run(artifacts())
+    late, waits = sorted(out["late"]), out["waits"]
+    peak_rss = peak.get("flow process")
     return {
         "tasks": tasks,
         "all returned": out["done"],
@@ -281,16 +285,23 @@ def part_a(api_url: str, tasks: int, longest: float, replan: float) -> dict:
         "longest_wait_s": max(waits),
         "shortest_wait_s": min(waits),
         "sum_of_waits_s": sum(waits),
-        "receipts_read_back": len(found),
         "early_starts": sum(1 for x in late if x < 0),
-        "max_late_s": max(late) if late else None,
-        "p50_late_s": sorted(late)[len(late) // 2] if late else None,
+        "p50_late_s": late[len(late) // 2],
+        "p99_late_s": late[min(len(late) - 1, int(len(late) * 0.99))],
+        "max_late_s": late[-1],
+        "late_over_1s": sum(1 for x in late if x > 1),
+        "deferral_artifacts": found["carbon-deferral"],
+        "progress_artifacts": found["carbon-wait"],
+        "progress_artifacts_at_100pct": found["progress at 100%"],
+        "receipt_tables": found["carbon-receipt"],
+        "receipt_reports": found["carbon-report"],
         "forecast_fetches": out["calls"]["forecast"],
         "history_fetches": out["calls"]["history"],
         "cache_fetches_total": out["cache_fetches"],
         "replan_interval_s": replan,
         "rss_before_mib": base_rss,
-        "rss_peak_mib": peak.get("flow process"),
+        "rss_peak_mib": peak_rss,
+        "rss_per_task_kib": (peak_rss - base_rss) * 1024 / tasks if peak_rss else None,
     }
 
 

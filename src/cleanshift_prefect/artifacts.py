@@ -4,10 +4,14 @@ Keys derive from the flow or task name (``Nightly ETL`` → ``nightly-etl-carbon
 Prefect accepts only lowercase letters, digits and dashes, and the same key makes a new
 version, so each step's receipts line up on the Artifacts page. Nothing here ever sees a
 secret: artifacts are built from plans and receipts, which hold none.
+
+Every write holds a slot of :func:`.outbox.write_slot`, so however many steps publish at once,
+one flow run has a bounded number of artifact requests in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +30,7 @@ from cleanshift_core import CarbonReceipt, Plan
 from cleanshift_core.timeutil import format_duration
 
 from .chart import forecast_chart
+from .outbox import Outbox, write_slot
 
 WINDOW_OPENED_EVENT = "cleanshift.carbon-window.opened"
 
@@ -80,53 +85,77 @@ async def publish_deferral(
     """The "deferred until …" artifact, written the moment the decision is made
     (``windows``: the planned slots when there are several, as for :func:`publish_receipt`)."""
     savings = plan.expected_savings_pct
-    await acreate_markdown_artifact(
-        key=keys.deferral,
-        description=f"{name}: deferred until {_when(plan.start)}",
-        markdown="\n".join(
-            [
-                f"### {name}: deferred until {_when(plan.start)}",
-                "",
-                f"- **Where the work went:** {where}",
-                f"- **Delay:** {format_duration(plan.delay)} "
-                f"(deadline for the start: {_when(plan.latest_start)})",
-                f"- **Expected intensity:** {_num(plan.expected_intensity, ' gCO2eq/kWh')} "
-                f"vs {_num(plan.immediate_intensity, ' gCO2eq/kWh')} if run now "
-                f"({_num(savings, '%', 1)} cleaner)",
-                f"- **Why:** {plan.reason}",
-                f"- **Provider:** {plan.provider or 'none'} · region {plan.region or 'unknown'} "
-                f"· policy {plan.policy}",
-                "",
-                "```text",
-                forecast_chart(plan.forecast, windows or (plan.start, plan.end)),
-                "```",
-            ]
-        ),
+    markdown = "\n".join(
+        [
+            f"### {name}: deferred until {_when(plan.start)}",
+            "",
+            f"- **Where the work went:** {where}",
+            f"- **Delay:** {format_duration(plan.delay)} "
+            f"(deadline for the start: {_when(plan.latest_start)})",
+            f"- **Expected intensity:** {_num(plan.expected_intensity, ' gCO2eq/kWh')} "
+            f"vs {_num(plan.immediate_intensity, ' gCO2eq/kWh')} if run now "
+            f"({_num(savings, '%', 1)} cleaner)",
+            f"- **Why:** {plan.reason}",
+            f"- **Provider:** {plan.provider or 'none'} · region {plan.region or 'unknown'} "
+            f"· policy {plan.policy}",
+            "",
+            "```text",
+            forecast_chart(plan.forecast, windows or (plan.start, plan.end)),
+            "```",
+        ]
     )
+    async with write_slot():
+        await acreate_markdown_artifact(
+            key=keys.deferral,
+            description=f"{name}: deferred until {_when(plan.start)}",
+            markdown=markdown,
+        )
 
 
 class WaitProgress:
-    """A progress artifact that fills up while the step waits in-process for its window."""
+    """A progress artifact that fills up while the step waits in-process for its window.
 
-    def __init__(self, artifact_id: UUID, begun: datetime) -> None:
-        self.artifact_id = artifact_id
-        self.begun = begun
+    It moves only when the step is awake anyway (the wait begins, a re-plan moves the window,
+    the window opens), never on a timer of its own. Writes go through the step's
+    :class:`.outbox.Outbox`, so the step sleeps on without waiting for them, and they coalesce:
+    while one write is in flight, newer values only replace the value to write next. A slow
+    API therefore sees at most one progress request per waiting step at a time, and the last
+    value (100 % when the window opens) is the one that lands.
+    """
 
-    @classmethod
-    async def start(cls, keys: ArtifactKeys, name: str, plan: Plan, now: datetime) -> WaitProgress:
-        artifact_id = await acreate_progress_artifact(
-            progress=0.0,
-            key=keys.progress,
-            description=f"{name}: waiting in-process for the carbon window at {_when(plan.start)}",
-        )
-        return cls(artifact_id, now)
+    def __init__(
+        self, outbox: Outbox, keys: ArtifactKeys, name: str, plan: Plan, now: datetime
+    ) -> None:
+        self.begun = now
+        self._outbox = outbox
+        self._artifact_id: UUID | None = None
+        self._wanted = self._written = 0.0
+        description = f"{name}: waiting in-process for the carbon window at {_when(plan.start)}"
+        self._writer = outbox.post(self._create(keys.progress, description))
 
-    async def update(self, now: datetime, target: datetime) -> None:
+    def update(self, now: datetime, target: datetime) -> None:
+        """Show how much of the wait from its beginning to ``target`` is done at ``now``."""
         total = (target - self.begun).total_seconds()
         done = (
             100.0 if total <= 0 else min(100.0, (now - self.begun).total_seconds() / total * 100.0)
         )
-        await aupdate_progress_artifact(self.artifact_id, progress=round(done, 1))
+        self._wanted = round(done, 1)
+        if self._writer.done():
+            self._writer = self._outbox.post(self._catch_up())
+
+    async def _create(self, key: str, description: str) -> None:
+        async with write_slot():
+            self._artifact_id = await acreate_progress_artifact(
+                progress=self._written, key=key, description=description
+            )
+        await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        while self._artifact_id is not None and self._written != self._wanted:
+            value = self._wanted
+            async with write_slot():
+                await aupdate_progress_artifact(self._artifact_id, progress=value)
+            self._written = value
 
 
 def announce_window(name: str, keys: ArtifactKeys, plan: Plan, run_id: UUID | None) -> None:
@@ -195,43 +224,49 @@ async def publish_receipt(
     receipt: CarbonReceipt,
     windows: Sequence[tuple[datetime, datetime]] | None = None,
 ) -> None:
-    """The receipt as a table artifact and as a markdown report with the chart.
+    """The receipt as a table artifact and as a markdown report with the chart, written side
+    by side (each in its own write slot).
 
     ``windows`` are the planned slots when there are several (an interruptible job's chunks);
     by default the plan's one window.
     """
-    await acreate_table_artifact(
-        key=keys.receipt,
-        table=receipt_rows(receipt),
-        description=f"{name}: carbon receipt "
-        f"({_num(receipt.estimated_savings_pct, '%', 1)} vs running immediately)",
-    )
     estimate = "an estimate" if receipt.is_estimate else "measured"
     basis = receipt.intensity_basis.value if receipt.intensity_basis else "no data"
-    await acreate_markdown_artifact(
-        key=keys.report,
-        description=f"{name}: carbon report",
-        markdown="\n".join(
-            [
-                f"### {name}: carbon receipt",
-                "",
-                "| | run | if run immediately |",
-                "|---|---|---|",
-                f"| start | {_when(receipt.ran_at)} | {_when(receipt.scheduled_at)} |",
-                f"| intensity (gCO2eq/kWh) | {_num(receipt.avg_intensity_gco2_per_kwh, digits=1)} "
-                f"| {_num(receipt.counterfactual_avg_intensity, digits=1)} |",
-                f"| emissions (g) | {_num(receipt.emitted_g, digits=1)} "
-                f"| {_num(receipt.counterfactual_g, digits=1)} |",
-                "",
-                f"**Savings:** {_num(receipt.estimated_savings_pct, '%', 1)} "
-                f"({estimate}; basis: {basis}, coverage {receipt.coverage_pct:.0f}%). "
-                f"**Why this window:** {receipt.reason}",
-                "",
-                "```text",
-                forecast_chart(
-                    plan.forecast, windows or (plan.start, plan.end), receipt.run_intervals
-                ),
-                "```",
-            ]
-        ),
+    report = "\n".join(
+        [
+            f"### {name}: carbon receipt",
+            "",
+            "| | run | if run immediately |",
+            "|---|---|---|",
+            f"| start | {_when(receipt.ran_at)} | {_when(receipt.scheduled_at)} |",
+            f"| intensity (gCO2eq/kWh) | {_num(receipt.avg_intensity_gco2_per_kwh, digits=1)} "
+            f"| {_num(receipt.counterfactual_avg_intensity, digits=1)} |",
+            f"| emissions (g) | {_num(receipt.emitted_g, digits=1)} "
+            f"| {_num(receipt.counterfactual_g, digits=1)} |",
+            "",
+            f"**Savings:** {_num(receipt.estimated_savings_pct, '%', 1)} "
+            f"({estimate}; basis: {basis}, coverage {receipt.coverage_pct:.0f}%). "
+            f"**Why this window:** {receipt.reason}",
+            "",
+            "```text",
+            forecast_chart(plan.forecast, windows or (plan.start, plan.end), receipt.run_intervals),
+            "```",
+        ]
     )
+
+    async def table() -> None:
+        async with write_slot():
+            await acreate_table_artifact(
+                key=keys.receipt,
+                table=receipt_rows(receipt),
+                description=f"{name}: carbon receipt "
+                f"({_num(receipt.estimated_savings_pct, '%', 1)} vs running immediately)",
+            )
+
+    async def markdown() -> None:
+        async with write_slot():
+            await acreate_markdown_artifact(
+                key=keys.report, description=f"{name}: carbon report", markdown=report
+            )
+
+    await asyncio.gather(table(), markdown())

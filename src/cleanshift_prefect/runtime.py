@@ -8,14 +8,20 @@ code runs in, and reports to Prefect (logs, states, artifacts, events).
   continuation and exits (:mod:`.deferral`), when the wait is at least ``min_deferral``.
 - Anything else (tasks, local flows, subflows, short waits) waits in-process with an async
   sleep: other tasks keep running, and a progress artifact fills up.
+
+While waiting in-process, artifact writes go through the step's :class:`.outbox.Outbox`: the
+sleep target is the plan's start on the clock, never "when the last write returned", so a slow
+Prefect API cannot make a step wake late; the writes are awaited before the step returns
+(by :func:`close_window`; if the work raises, the few still in flight, normally none after a
+whole wait, finish in the background on the step's event loop).
 """
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import logging
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 from uuid import UUID
@@ -46,12 +52,11 @@ from .artifacts import (
     publish_receipt,
 )
 from .deferral import continuation_plan, deferred_from, deferred_state, schedule_continuation
+from .outbox import Outbox
 from .providers import ProviderRef
 
 #: Name of the Running state a local flow run shows while it waits for its window.
 LOCAL_WAIT_STATE_NAME = "Waiting for carbon window"
-#: Longest gap between progress-artifact updates during an in-process wait.
-MAX_PROGRESS_STEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -107,10 +112,17 @@ class Site:
     #: Set only when the callable *is* the body of the current flow run.
     flow_run: FlowRun | None
     run_id: UUID | None
+    #: Whether one event loop runs the whole call (an async callable). A sync callable runs
+    #: :func:`open_window` and :func:`close_window` in loops of their own, and a loop's
+    #: unfinished tasks die with it: each step must then await its writes before it returns.
+    one_loop: bool = False
+    #: Artifact writes this call has started and not yet awaited.
+    outbox: Outbox = field(default_factory=Outbox)
 
     @classmethod
     def locate(cls, wrapper: Callable[..., Any], fallback_name: str) -> Site:
         task_ctx, flow_ctx = TaskRunContext.get(), FlowRunContext.get()
+        one_loop = inspect.iscoroutinefunction(wrapper)
         if task_ctx is not None:
             name = task_ctx.task.name if task_ctx.task.fn is wrapper else fallback_name
             return cls(
@@ -120,6 +132,7 @@ class Site:
                 True,
                 None,
                 task_ctx.task_run.flow_run_id,
+                one_loop,
             )
         if flow_ctx is not None and flow_ctx.flow_run is not None:
             is_body = flow_ctx.flow.fn is wrapper
@@ -131,6 +144,7 @@ class Site:
                 True,
                 flow_ctx.flow_run if is_body else None,
                 flow_ctx.flow_run.id,
+                one_loop,
             )
         return cls(
             fallback_name,
@@ -139,6 +153,7 @@ class Site:
             False,
             None,
             None,
+            one_loop,
         )
 
     @property
@@ -185,22 +200,27 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
             if site.can_defer and plan.start - now >= config.min_deferral:
                 return await _defer(site, plan)
             if site.in_run:
-                await publish_deferral(
-                    site.keys,
-                    site.name,
-                    plan,
-                    "waiting in this process with an async sleep (other tasks keep running)",
+                site.outbox.post(
+                    publish_deferral(
+                        site.keys,
+                        site.name,
+                        plan,
+                        "waiting in this process with an async sleep (other tasks keep running)",
+                    )
                 )
     if plan.start > clock.now():
         plan = await _wait_here(config, site, await config.provider_for(plan), plan)
     if site.in_run:
         announce_window(site.name, site.keys, plan, site.run_id)
+    if not site.one_loop:
+        await site.outbox.flush()
     log.info("Carbon window open: running %s", site.name)
     return Opened(plan, clock.now())
 
 
 async def close_window(config: CarbonConfig, site: Site, opened: Opened) -> None:
-    """Settle and publish the receipt of a finished run."""
+    """Settle and publish the receipt of a finished run, and await every artifact write the
+    call started (the ones :func:`open_window` left running while the work ran, too)."""
     provider = await config.provider_for(opened.plan)
     receipt = await settle_receipt(
         provider, opened.plan, [(opened.ran_at, config.clock.now())], power_kw=config.power_kw
@@ -216,7 +236,8 @@ async def close_window(config: CarbonConfig, site: Site, opened: Opened) -> None
         ", an estimate" if receipt.is_estimate else "",
     )
     if site.in_run:
-        await publish_receipt(site.keys, site.name, opened.plan, receipt)
+        site.outbox.post(publish_receipt(site.keys, site.name, opened.plan, receipt))
+    await site.outbox.flush()
 
 
 async def _defer(site: Site, plan: Plan) -> State:
@@ -240,23 +261,23 @@ async def _defer(site: Site, plan: Plan) -> State:
 
 
 async def _wait_here(config: CarbonConfig, site: Site, provider: Any, plan: Plan) -> Plan:
-    """Async wait with a progress artifact; a local flow run also shows it in its states."""
-    clock, current = config.clock, [plan]
-    progress = (
-        await WaitProgress.start(site.keys, site.name, plan, clock.now()) if site.in_run else None
-    )
-    step = min(MAX_PROGRESS_STEP_SECONDS, max(1.0, (plan.start - clock.now()).total_seconds() / 20))
+    """Async wait with a progress artifact; a local flow run also shows it in its states.
 
-    async def sleep(seconds: float) -> None:
-        await asyncio.sleep(min(seconds, step))
-        if progress is not None:
-            await progress.update(clock.now(), current[0].start)
+    The progress moves when the wait begins, when a re-plan moves the window and when the
+    window opens: moments the step is awake anyway, so it needs no timer of its own. A clock
+    with an async ``sleep`` (a test's) also decides how the wait passes.
+    """
+    clock = config.clock
+    progress = (
+        WaitProgress(site.outbox, site.keys, site.name, plan, clock.now()) if site.in_run else None
+    )
 
     def moved(new_plan: Plan) -> None:
         site.logger.info(
             "Carbon window moved to %s: %s", new_plan.start.isoformat(), new_plan.reason
         )
-        current[0] = new_plan
+        if progress is not None:
+            progress.update(clock.now(), new_plan.start)
 
     site.logger.info("Waiting in-process until %s for the carbon window", plan.start.isoformat())
     await _set_flow_state(
@@ -268,12 +289,12 @@ async def _wait_here(config: CarbonConfig, site: Site, provider: Any, plan: Plan
         config.rules,
         replan_interval=config.replan_interval,
         clock=clock,
-        sleep=sleep,
+        sleep=getattr(clock, "sleep", None),
         on_replan=moved,
     )
-    await _set_flow_state(site, Running())
     if progress is not None:
-        await progress.update(clock.now(), plan.start)
+        progress.update(clock.now(), plan.start)
+    await _set_flow_state(site, Running())
     return plan
 
 
