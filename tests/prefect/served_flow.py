@@ -1,4 +1,5 @@
-"""The deployment test's flow, served by a separate process (``python served_flow.py``).
+"""The deployment test's flow, run by a separate process: ``python served_flow.py`` serves it,
+or a process-pool worker runs it from the entrypoint ``served_flow.py:served_carbon``.
 
 Its grid is the CSV at ``$CLEANSHIFT_TEST_GRID``. Every flow run is a fresh process that
 imports this module, so the test can rewrite the CSV just before it triggers a run and place

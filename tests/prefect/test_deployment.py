@@ -1,8 +1,10 @@
-"""Deployment mode against a real server and a real ``serve()`` process.
+"""Deployment mode against a real server, run by ``serve()`` and by a process-pool worker.
 
-A served flow run plans, hands its work to a run scheduled at the window's start and exits;
+A deployment run plans, hands its work to a run scheduled at the window's start and exits;
 while the window is still ahead no process exists for either run; the continuation starts
-within 10 s of the planned start, with the original parameters, and leaves the receipt.
+within 10 s of the planned start, with the original parameters, and leaves the receipt. The
+same flow runs under both runners Prefect offers for processes: ``serve()`` (one process that
+is the runner) and ``prefect worker start`` on a ``process`` work pool (the production path).
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.deployments import run_deployment
+from prefect.workers.process import ProcessWorker
 
 from cleanshift_prefect import CONTINUATION_TAG, DEFERRED_STATE_NAME, WAITING_STATE_NAME
 
@@ -67,9 +72,14 @@ def descendants(pid: int) -> dict[int, str]:
     return found
 
 
-@pytest.fixture
-def served(prefect_server, tmp_path):
-    """``python served_flow.py`` serving deployment ``served-carbon/test``; stopped after."""
+@pytest.fixture(params=["serve", "worker"])
+def runner(request, prefect_server, tmp_path):
+    """A runner for ``served_flow.py``'s flow, stopped after; yields (grid, its pid, deployment).
+
+    ``serve``: ``python served_flow.py`` serves deployment ``served-carbon/test``.
+    ``worker``: deployment ``served-carbon/worker`` on a fresh ``process`` work pool (entrypoint
+    ``served_flow.py:served_carbon``), run by ``prefect worker start``.
+    """
     grid = tmp_path / "grid.csv"
     write_grid(grid, datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1))
     env = {
@@ -77,23 +87,28 @@ def served(prefect_server, tmp_path):
         "PREFECT_API_URL": prefect_server,
         "CLEANSHIFT_TEST_GRID": str(grid),
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
     }
-    log = (tmp_path / "serve.log").open("wb")
+    if request.param == "serve":
+        name, command = "served-carbon/test", [sys.executable, str(SERVED_FLOW)]
+    else:
+        pool = f"carbon-pool-{uuid.uuid4().hex[:8]}"
+        name = "served-carbon/worker"
+        asyncio.run(_deploy_to_process_pool(pool, "worker"))
+        command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
+                   "--type", "process", "--name", pool]
+    log = (tmp_path / "runner.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, str(SERVED_FLOW)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
         deadline = time.monotonic() + 90
-        while not _deployment_exists("served-carbon/test"):
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "serve() did not register its deployment in 90 s"
+        while not _ready(name, request.param):
+            assert proc.poll() is None, (tmp_path / "runner.log").read_text()
+            assert time.monotonic() < deadline, f"{request.param} was not ready in 90 s"
             time.sleep(0.5)
-        yield grid, proc.pid
+        yield grid, proc.pid, name
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -102,6 +117,50 @@ def served(prefect_server, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+async def _deploy_to_process_pool(pool: str, deployment: str) -> None:
+    """What ``prefect deploy`` does for a local project: a process pool and a deployment whose
+    pull step sets the working directory to the flow's folder."""
+    async with get_client() as client:
+        await client.create_work_pool(
+            WorkPoolCreate(
+                name=pool,
+                type="process",
+                base_job_template=ProcessWorker.get_default_base_job_template(),
+            )
+        )
+        flow_id = await client.create_flow_from_name("served-carbon")
+        await client.create_deployment(
+            flow_id,
+            deployment,
+            work_pool_name=pool,
+            entrypoint=f"{SERVED_FLOW.name}:served_carbon",
+            path=str(SERVED_FLOW.parent),
+            pull_steps=[
+                {
+                    "prefect.deployments.steps.set_working_directory": {
+                        "directory": str(SERVED_FLOW.parent)
+                    }
+                }
+            ],
+        )
+
+
+def _ready(name: str, kind: str) -> bool:
+    """The deployment exists, and for a worker, the worker has polled its pool."""
+    if not _deployment_exists(name):
+        return False
+    if kind == "serve":
+        return True
+
+    async def polled() -> bool:
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name(name)
+            workers = await client.read_workers_for_work_pool(deployment.work_pool_name)
+        return any(w.last_heartbeat_time is not None for w in workers)
+
+    return asyncio.run(polled())
 
 
 def _deployment_exists(name: str) -> bool:
@@ -129,13 +188,13 @@ async def _wait_final(flow_run_id, timeout: float):
             await asyncio.sleep(0.5)
 
 
-def test_served_run_defers_frees_its_process_and_continues_in_the_window(served):
-    grid, serve_pid = served
-    baseline = descendants(serve_pid)
+def test_deployment_run_defers_frees_its_process_and_continues_in_the_window(runner):
+    grid, runner_pid, name = runner
+    baseline = descendants(runner_pid)
     window = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=35)
     write_grid(grid, window)
     original = run_deployment(
-        "served-carbon/test", parameters={"batch": "b-7", "size": 3}, timeout=0, as_subflow=False
+        name, parameters={"batch": "b-7", "size": 3}, timeout=0, as_subflow=False
     )
 
     original = asyncio.run(_wait_final(original.id, timeout=30))
@@ -160,13 +219,13 @@ def test_served_run_defers_frees_its_process_and_continues_in_the_window(served)
     assert continuation.state.state_details.scheduled_time == window
     assert continuation.parameters == {"batch": "b-7", "size": 3}
 
-    # The window is ahead: no flow-run process exists under the serve() process. (The
+    # The window is ahead: no flow-run process exists under the serve()/worker process. (The
     # original run's process exits just after reporting its final state; the runner may start
     # the continuation's up to its 10 s prefetch before the window, so look until then.)
     def run_processes() -> dict[int, str]:
         return {
             pid: cmd
-            for pid, cmd in descendants(serve_pid).items()
+            for pid, cmd in descendants(runner_pid).items()
             if pid not in baseline
             and "multiprocessing.resource_tracker" not in cmd  # serve()'s helper
         }
@@ -191,8 +250,8 @@ def test_served_run_defers_frees_its_process_and_continues_in_the_window(served)
         f"{samples} process samples while waiting found none"
     )
     assert (result["batch"], result["size"]) == ("b-7", 3)
-    # The work ran in a new process below serve(): the kind the absence check looks for.
-    assert serve_pid in result["ancestors"] and result["ancestors"][0] not in baseline
+    # The work ran in a new process below the runner: the kind the absence check looks for.
+    assert runner_pid in result["ancestors"] and result["ancestors"][0] not in baseline
 
     assert asyncio.run(state_names(original.id))[-2:] == ["Running", DEFERRED_STATE_NAME]
     history = asyncio.run(state_names(continuation.id))
