@@ -176,14 +176,16 @@ class RssSampler(threading.Thread):
 # Part (a): N decorated async tasks waiting at once in one flow
 
 
-def part_a(api_url: str, tasks: int, longest: float, replan: float) -> dict:
+def part_a(api_url: str, tasks: int, longest: float, replan: float, write_slots: int) -> dict:
     from prefect import flow, task
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     from cleanshift_core import shared_provider
     from cleanshift_core.providers.base import GridIntensityProvider
-    from cleanshift_prefect import carbon_window, current_plan
+    from cleanshift_prefect import carbon_window, current_plan, outbox
+
+    outbox.MAX_CONCURRENT_WRITES = write_slots  # read when the flow's loop makes its semaphore
 
     class Counting(GridIntensityProvider):
         """Counts the fetches that get past the shared cache to the real provider."""
@@ -236,10 +238,13 @@ def part_a(api_url: str, tasks: int, longest: float, replan: float) -> dict:
         t0 = time.monotonic()
         results = await asyncio.gather(*(decorated[i % groups](i) for i in range(n)))
         wall = time.monotonic() - t0
+        returned = datetime.now(timezone.utc)
         waits = [(datetime.fromisoformat(ran) - began).total_seconds() for _, ran, _ in results]
         late = [(datetime.fromisoformat(ran) - datetime.fromisoformat(planned)).total_seconds()
                 for _, ran, planned in results]
+        last_start = max(datetime.fromisoformat(ran) for _, ran, _ in results)
         return {"wall": wall, "waits": waits, "late": late, "calls": dict(counting.calls),
+                "drain": (returned - last_start).total_seconds(),
                 "cache_fetches": cached.fetches, "began": began.isoformat(),
                 "done": sorted(i for i, _, _ in results) == list(range(n))}
 
@@ -282,6 +287,8 @@ def part_a(api_url: str, tasks: int, longest: float, replan: float) -> dict:
         "all returned": out["done"],
         "wall_s": out["wall"],
         "flow_run_total_s": total,
+        "last_start_to_all_returned_s": out["drain"],
+        "artifact_write_slots": write_slots,
         "longest_wait_s": max(waits),
         "shortest_wait_s": min(waits),
         "sum_of_waits_s": sum(waits),
@@ -500,6 +507,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--longest", type=float, default=90.0, help="longest wait in part a, s")
     parser.add_argument("--replan", type=float, default=30.0, help="re-plan interval in part a, s")
+    parser.add_argument("--write-slots", type=int, default=4,
+                        help="part a: artifact writes in flight per flow run (outbox)")
     parser.add_argument("--deferred", type=int, default=100)
     parser.add_argument("--max-delay", type=float, default=240.0, help="part b max_delay, s")
     parser.add_argument("--limit", type=int, default=4, help="serve() concurrent runs, part b")
@@ -517,7 +526,7 @@ def main() -> None:
         a = b = None
         if args.part in ("a", "both"):
             server_before, _ = rss_mib(server.proc.pid)
-            a = part_a(server.url, args.tasks, args.longest, args.replan)
+            a = part_a(server.url, args.tasks, args.longest, args.replan, args.write_slots)
             a["server_rss_after_mib"] = rss_mib(server.proc.pid)[0]
             a["server_rss_before_mib"] = server_before
             print(json.dumps(a, indent=2), flush=True)
