@@ -10,17 +10,24 @@ deadlines would, instead of asking one machine to start 100 processes in the sam
 
 The runs are executed by ``--runner worker`` (default: a process work pool and ``prefect worker
 start``, the production path) or ``--runner serve`` (``serve()`` of all K deployments). Every
-``--sample`` seconds the script samples the processes below the worker/runner and then reads every run's
-state from the server. A flow-run process is attributed to its run by the
+``--sample`` seconds the script samples the processes below the worker/runner and then reads
+every run's state from the server. A flow-run process is attributed to its run by the
 ``PREFECT__FLOW_RUN_ID`` in its environment (the worker sets it; ``serve()``'s spawned children
 set it only after they start, so there the count is not attributed). Reported:
 
-- how long the runner took to defer all N originals (its process start-up rate on this machine);
+- how long the runner took to defer all N originals, from the server's state timestamps (its
+  rate of flow-run processes on this machine: each one imports Prefect; on a worker, twice);
 - the samples in which every original had deferred and every continuation was still waiting,
   and how many flow-run processes existed in them (the claim: none);
 - over the whole run, processes that belonged to a run whose state, read after the process
   sample, was still Scheduled (a waiting run holding a process: should never happen);
-- each continuation's lateness: when its work started vs its planned start (target < 10 s).
+- each continuation's lateness: when its work started vs its planned start (target < 10 s),
+  and how long before its window it went Pending (the worker starts a scheduled run's process
+  up to ``--prefetch`` seconds early, so that start-up is paid before the window; the engine
+  then waits for the scheduled time).
+
+Flow runs log at WARNING (``PREFECT_LOGGING_LEVEL``), so the server is not also ingesting INFO
+logs from 200 processes.
 
 The script starts its own Prefect server (SQLite, 127.0.0.1, a free port), polls its health
 endpoint, and stops the worker/runner, the server and every process below them at the end.
@@ -258,6 +265,14 @@ async def read_runs(limit_total: int) -> list:
     return out
 
 
+async def history(run_ids: list) -> dict[str, list]:
+    """Every run's state history, oldest first."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return {str(i): sorted(await client.read_flow_run_states(i), key=lambda s: s.timestamp) for i in run_ids}
+
+
 async def deployments_ready(names: list[str]) -> bool:
     from prefect.client.orchestration import get_client
 
@@ -287,6 +302,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         **os.environ,
         "PREFECT_RUNNER_POLL_FREQUENCY": str(args.poll),
         "PREFECT_WORKER_QUERY_SECONDS": str(args.poll),
+        "PREFECT_WORKER_PREFETCH_SECONDS": str(args.prefetch),
         "PYTHONPATH": os.pathsep.join([str(workdir), *(p for p in sys.path if p)]),
     }
     names = [f"load-job-{k:02d}/{DEPLOYMENT}" for k in range(args.jobs)]
@@ -307,13 +323,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
 
         t0 = time.monotonic()
         triggered = datetime.now(timezone.utc)
-        originals = [
+        originals = [  # one at a time: concurrent creation got 503s from the SQLite server
             run_deployment(names[i % args.jobs], parameters={"i": i}, timeout=0, as_subflow=False)
             for i in range(args.runs)
         ]
         trigger_s = time.monotonic() - t0
         original_ids = {str(r.id) for r in originals}
-        deferred_at: dict[str, float] = {}
         samples: list[Sample] = []
         runner_rss_peak = runner_rss_before
         bound = time.monotonic() + args.timeout
@@ -333,7 +348,6 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
                 r = by_id.get(run_id)
                 if r is not None and r.state is not None and r.state.name == DEFERRED_STATE_NAME:
                     sample.deferred += 1
-                    deferred_at.setdefault(run_id, now)
             conts = [r for r in runs if CONTINUATION_TAG in r.tags and r.state is not None]
             for r in conts:
                 if r.state.is_scheduled():
@@ -354,18 +368,29 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         runs = asyncio.run(read_runs(10 * args.runs))
         conts = [r for r in runs if CONTINUATION_TAG in r.tags]
         mine = [r for r in runs if str(r.id) in original_ids]
-        late, startup = [], []
+        states = asyncio.run(history([r.id for r in conts]))
+        rows = []  # per continuation: run name, planned start, lateness, Pending how early
         for c in conts:
-            if c.state is not None and c.state.is_completed():
-                planned = datetime.fromisoformat(c.context["cleanshift"]["plan"]["start"])
-                late.append((datetime.fromisoformat(c.state.result()["started"]) - planned).total_seconds())
-        planned = sorted(datetime.fromisoformat(c.context["cleanshift"]["plan"]["start"]) for c in conts)
-        for r in mine:  # trigger -> process start-up -> Deferred, per original
-            if r.start_time is not None and r.expected_start_time is not None:
-                startup.append((r.start_time - r.expected_start_time).total_seconds())
+            planned_at = datetime.fromisoformat(c.context["cleanshift"]["plan"]["start"])
+            pending = next((s.timestamp for s in states[str(c.id)] if s.is_pending()), None)
+            rows.append({
+                "flow": c.name, "planned": planned_at.isoformat(),
+                "late_s": (datetime.fromisoformat(c.state.result()["started"]) - planned_at).total_seconds()
+                if c.state is not None and c.state.is_completed() else None,
+                "pending_before_window_s": (planned_at - pending).total_seconds() if pending else None,
+            })
+        late = [row["late_s"] for row in rows if row["late_s"] is not None]
+        held = [row["pending_before_window_s"] for row in rows if row["pending_before_window_s"] is not None]
+        planned = sorted(datetime.fromisoformat(row["planned"]) for row in rows)
+        # Trigger -> Deferred per original, from the server's state timestamps.
+        deferral_times = sorted(
+            (r.state.timestamp - triggered).total_seconds()
+            for r in mine if r.state is not None and r.state.name == DEFERRED_STATE_NAME
+        )
+        startup = [(r.start_time - r.expected_start_time).total_seconds()
+                   for r in mine if r.start_time is not None and r.expected_start_time is not None]
         full = [s for s in samples if s.deferred == args.runs and s.waiting == args.runs]
         attributable = args.runner == "worker"
-        deferral_times = sorted(deferred_at.values())
         return {
             "runner": args.runner,
             "runner_limit": args.limit,
@@ -373,12 +398,14 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             "jobs": args.jobs,
             "max_delays_s": f"{args.first_deadline:.0f}-{args.first_deadline + (args.jobs - 1) * args.deadline_step:.0f}",
             "poll_s": args.poll,
+            "worker_prefetch_s": args.prefetch,
             "sample_period_s": args.sample,
             "triggering_s": trigger_s,
             "originals_deferred": sum(1 for r in mine if r.state and r.state.name == DEFERRED_STATE_NAME),
             "first_deferred_after_s": deferral_times[0] if deferral_times else None,
             "all_deferred_after_s": deferral_times[-1] if len(deferral_times) == args.runs else None,
-            "originals_per_minute": 60 * len(deferral_times) / deferral_times[-1] if deferral_times else None,
+            "originals_per_minute": 60 * (len(deferral_times) - 1) / (deferral_times[-1] - deferral_times[0])
+            if len(deferral_times) > 1 else None,
             "original_trigger_to_running_p50_s": statistics.median(startup) if startup else None,
             "original_trigger_to_running_max_s": max(startup) if startup else None,
             "continuations": len(conts),
@@ -404,10 +431,13 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             "late_max_s": max(late) if late else None,
             "late_within_10s": sum(1 for x in late if 0 <= x < 10),
             "early_starts": sum(1 for x in late if x < 0),
+            "process_before_window_p50_s": statistics.median(held) if held else None,
+            "process_before_window_max_s": max(held) if held else None,
             "runner_rss_before_mib": runner_rss_before,
             "runner_rss_peak_mib": runner_rss_peak,
             "wall_s": time.monotonic() - t0,
             "triggered_at": triggered.isoformat(timespec="seconds"),
+            "continuation_rows": rows,
             "timeline": [
                 {"t": round(s.t, 1), "processes": s.processes, "deferred": s.deferred,
                  "waiting": s.waiting, "active": s.active, "finished": s.finished}
@@ -431,7 +461,7 @@ def write_results(result: dict, note: str) -> Path:
              "Prefect server (SQLite) on 127.0.0.1 started by the script.", "", note, "",
              "| measure | value |", "|---|---|"]
     for key, value in result.items():
-        if value is None or key == "timeline":
+        if value is None or key in ("timeline", "continuation_rows"):
             continue
         lines.append(f"| {key} | {f'{value:.2f}' if isinstance(value, float) else value} |")
     lines += ["", "Timeline (every 30th sample; the JSON has all):", "",
@@ -455,6 +485,8 @@ def main() -> None:
     parser.add_argument("--deadline-step", type=float, default=20.0, help="max_delay step between jobs, s")
     parser.add_argument("--poll", type=float, default=2.0, help="worker/runner poll interval, s")
     parser.add_argument("--timeout", type=float, default=1800.0, help="bound on the sampling loop, s")
+    parser.add_argument("--prefetch", type=float, default=10.0,
+                        help="how early the worker may start a scheduled run's process, s (Prefect's default: 10)")
     parser.add_argument("--sample", type=float, default=2.0, help="sampling period, s")
     parser.add_argument("--no-write", action="store_true", help="print only (trial runs)")
     args = parser.parse_args()
@@ -469,7 +501,7 @@ def main() -> None:
             "PREFECT_LOGGING_LEVEL": "WARNING",
         })
         result = measure(args, work)
-    print(json.dumps({k: v for k, v in result.items() if k != "timeline"}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("timeline", "continuation_rows")}, indent=2))
     if not args.no_write:
         print("wrote", write_results(result, f"Arguments: `{' '.join(sys.argv[1:]) or 'defaults'}`."))
 
