@@ -8,15 +8,15 @@ seconds), and the file grid falls steadily, so each run's cleanest window is at 
 deadline. That spreads the windows over some minutes, as a real batch of jobs with different
 deadlines would, instead of asking one machine to start 100 processes in the same second.
 
-The runs are executed by ``--runner worker`` (default: a process work pool and ``prefect worker
-start``, the production path) or ``--runner serve`` (``serve()`` of all K deployments). Every
-``--sample`` seconds the script samples the processes below the worker/runner and then reads
-every run's state from the server. A flow-run process is attributed to its run by the
-``PREFECT__FLOW_RUN_ID`` in its environment (the worker sets it; ``serve()``'s spawned children
-set it only after they start, so there the count is not attributed). Reported:
+The runs are executed by a process work pool and ``prefect worker start`` (the production path;
+``serve()`` is covered by ``tests/prefect/test_deployment.py``). Every ``--sample`` seconds the
+script samples the processes below the worker and then reads every run's state from the
+server. A flow-run process is attributed to its run by the ``PREFECT__FLOW_RUN_ID`` the worker
+puts in its environment. Reported:
 
-- how long the runner took to defer all N originals, from the server's state timestamps (its
-  rate of flow-run processes on this machine: each one imports Prefect; on a worker, twice);
+- how long the worker took to defer all N originals, from the server's state timestamps (its
+  rate of flow runs on this machine: each is two processes that import Prefect, the worker's
+  workspace supervisor and the engine);
 - the samples in which every original had deferred and every continuation was still waiting,
   and how many flow-run processes existed in them (the claim: none);
 - over the whole run, processes that belonged to a run whose state, read after the process
@@ -30,7 +30,7 @@ Flow runs log at WARNING (``PREFECT_LOGGING_LEVEL``), so the server is not also 
 logs from 200 processes.
 
 The script starts its own Prefect server (SQLite, 127.0.0.1, a free port), polls its health
-endpoint, and stops the worker/runner, the server and every process below them at the end.
+endpoint, and stops the worker, the server and every process below them at the end.
 Every loop is bounded in time and count. Results: ``benchmarks/results/prefect_deferred_runs.md``
 (and ``.json``).
 
@@ -85,14 +85,8 @@ def job(k: int):
     return run
 
 
-JOBS = [job(k) for k in range(int(os.environ["LOAD_JOBS"]))]
-for _k, _flow in enumerate(JOBS):
-    globals()[f"job_{_k:02d}"] = _flow
-
-if __name__ == "__main__":  # --runner serve
-    from prefect import serve
-
-    serve(*(f.to_deployment(name="load") for f in JOBS), limit=int(os.environ["LOAD_LIMIT"]))
+for _k in range(int(os.environ["LOAD_JOBS"])):
+    globals()[f"job_{_k:02d}"] = job(_k)
 '''
 
 
@@ -221,7 +215,7 @@ def write_falling_grid(path: Path, start: datetime, minutes: int) -> None:
 @dataclass
 class Sample:
     t: float  # seconds since the runs were triggered
-    processes: int  # flow-run processes below the worker/runner
+    processes: int  # flow-run processes below the worker
     attributed: dict[str, int] = field(default_factory=dict)  # flow-run id -> processes
     deferred: int = 0  # originals Completed/Deferred
     waiting: int = 0  # continuations still Scheduled
@@ -230,12 +224,9 @@ class Sample:
     waiting_with_process: list[str] = field(default_factory=list)
 
 
-def start_runner(kind: str, workdir: Path, env: dict, limit: int, jobs: int) -> subprocess.Popen:
-    """The worker (after creating the pool and deploying the jobs to it) or ``serve()``."""
-    log = (workdir / f"{kind}.log").open("wb")
-    if kind == "serve":
-        return subprocess.Popen([sys.executable, str(workdir / "jobs.py")], env=env, cwd=workdir,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def start_worker(workdir: Path, env: dict, limit: int, jobs: int) -> subprocess.Popen:
+    """The process work pool, the K jobs deployed to it, and ``prefect worker start``."""
+    log = (workdir / "worker.log").open("wb")
     subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", POOL, "--type", "process"],
                    env=env, check=True, stdout=log, stderr=subprocess.STDOUT, timeout=120)
     from prefect import Flow
@@ -294,31 +285,30 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
     write_falling_grid(grid, datetime.now(timezone.utc).replace(second=0, microsecond=0), 90)
     (workdir / "jobs.py").write_text(JOBS)
     job_env = {
-        "LOAD_GRID": str(grid), "LOAD_JOBS": str(args.jobs), "LOAD_LIMIT": str(args.limit),
+        "LOAD_GRID": str(grid), "LOAD_JOBS": str(args.jobs),
         "LOAD_FIRST_DEADLINE": str(args.first_deadline), "LOAD_DEADLINE_STEP": str(args.deadline_step),
     }
     os.environ.update(job_env)  # the worker path imports jobs.py here to deploy it
     env = {
         **os.environ,
-        "PREFECT_RUNNER_POLL_FREQUENCY": str(args.poll),
         "PREFECT_WORKER_QUERY_SECONDS": str(args.poll),
         "PREFECT_WORKER_PREFETCH_SECONDS": str(args.prefetch),
         "PYTHONPATH": os.pathsep.join([str(workdir), *(p for p in sys.path if p)]),
     }
     names = [f"load-job-{k:02d}/{DEPLOYMENT}" for k in range(args.jobs)]
-    runner = start_runner(args.runner, workdir, env, args.limit, args.jobs)
+    worker = start_worker(workdir, env, args.limit, args.jobs)
     try:
         deadline = time.monotonic() + 180
         while not asyncio.run(deployments_ready(names)):
-            if runner.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((workdir / f"{args.runner}.log").read_text()[-3000:])
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((workdir / "worker.log").read_text()[-3000:])
             time.sleep(0.5)
         time.sleep(args.poll + 1)  # the worker's first poll: let it settle before the baseline
-        baseline = set(descendants(runner.pid))
-        runner_rss_before = rss_mib(runner.pid)
+        baseline = set(descendants(worker.pid))
+        worker_rss_before = rss_mib(worker.pid)
 
         def processes() -> dict[int, str]:
-            return {pid: cmd for pid, cmd in descendants(runner.pid).items()
+            return {pid: cmd for pid, cmd in descendants(worker.pid).items()
                     if pid not in baseline and "resource_tracker" not in cmd}
 
         t0 = time.monotonic()
@@ -330,7 +320,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         trigger_s = time.monotonic() - t0
         original_ids = {str(r.id) for r in originals}
         samples: list[Sample] = []
-        runner_rss_peak = runner_rss_before
+        worker_rss_peak = worker_rss_before
         bound = time.monotonic() + args.timeout
         all_done = False
         while time.monotonic() < bound and len(samples) < 10 * args.timeout:
@@ -359,7 +349,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
                 else:
                     sample.active += 1
             samples.append(sample)
-            runner_rss_peak = max(runner_rss_peak, rss_mib(runner.pid))
+            worker_rss_peak = max(worker_rss_peak, rss_mib(worker.pid))
             if sample.finished >= args.runs:
                 all_done = True
                 break
@@ -390,10 +380,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         startup = [(r.start_time - r.expected_start_time).total_seconds()
                    for r in mine if r.start_time is not None and r.expected_start_time is not None]
         full = [s for s in samples if s.deferred == args.runs and s.waiting == args.runs]
-        attributable = args.runner == "worker"
         return {
-            "runner": args.runner,
-            "runner_limit": args.limit,
+            "worker_limit": args.limit,
             "runs": args.runs,
             "jobs": args.jobs,
             "max_delays_s": f"{args.first_deadline:.0f}-{args.first_deadline + (args.jobs - 1) * args.deadline_step:.0f}",
@@ -418,9 +406,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
                 f"{s.t - full[0].t:.0f}" for s in full if s.processes) or "none",
             "samples": len(samples),
             "samples_with_waiting_runs": sum(1 for s in samples if s.waiting),
-            "waiting_runs_seen_with_a_process": (
-                len({r for s in samples for r in s.waiting_with_process}) if attributable else "n/a (serve)"
-            ),
+            "waiting_runs_seen_with_a_process": len({r for s in samples for r in s.waiting_with_process}),
             "max_processes_overall": max((s.processes for s in samples), default=None),
             "planned_start_spread_s": (planned[-1] - planned[0]).total_seconds() if planned else None,
             "continuations_completed": len(late),
@@ -433,8 +419,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             "early_starts": sum(1 for x in late if x < 0),
             "process_before_window_p50_s": statistics.median(held) if held else None,
             "process_before_window_max_s": max(held) if held else None,
-            "runner_rss_before_mib": runner_rss_before,
-            "runner_rss_peak_mib": runner_rss_peak,
+            "worker_rss_before_mib": worker_rss_before,
+            "worker_rss_peak_mib": worker_rss_peak,
             "wall_s": time.monotonic() - t0,
             "triggered_at": triggered.isoformat(timespec="seconds"),
             "continuation_rows": rows,
@@ -445,8 +431,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             ],
         }
     finally:
-        leftovers = descendants(runner.pid)
-        stop(runner)
+        leftovers = descendants(worker.pid)
+        stop(worker)
         for pid in leftovers:  # flow-run processes that left the worker's session, if any
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -478,12 +464,11 @@ def write_results(result: dict, note: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--runner", choices=["worker", "serve"], default="worker")
-    parser.add_argument("--limit", type=int, default=8, help="concurrent flow runs of the worker/runner")
+    parser.add_argument("--limit", type=int, default=8, help="concurrent flow runs of the worker")
     parser.add_argument("--jobs", type=int, default=10, help="deployments with different max_delay")
     parser.add_argument("--first-deadline", type=float, default=600.0, help="shortest max_delay, s")
     parser.add_argument("--deadline-step", type=float, default=20.0, help="max_delay step between jobs, s")
-    parser.add_argument("--poll", type=float, default=2.0, help="worker/runner poll interval, s")
+    parser.add_argument("--poll", type=float, default=2.0, help="worker poll interval, s")
     parser.add_argument("--timeout", type=float, default=1800.0, help="bound on the sampling loop, s")
     parser.add_argument("--prefetch", type=float, default=10.0,
                         help="how early the worker may start a scheduled run's process, s (Prefect's default: 10)")
