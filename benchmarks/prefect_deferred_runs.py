@@ -29,10 +29,10 @@ puts in its environment. Reported:
 Flow runs log at WARNING (``PREFECT_LOGGING_LEVEL``), so the server is not also ingesting INFO
 logs from 200 processes.
 
-The script starts its own Prefect server (SQLite, 127.0.0.1, a free port), polls its health
-endpoint, and stops the worker, the server and every process below them at the end.
-Every loop is bounded in time and count. Results: ``benchmarks/results/prefect_deferred_runs.md``
-(and ``.json``).
+The script starts its own Prefect server (SQLite, 127.0.0.1, a free port; see
+``prefect_stack.py``), polls its health endpoint, and stops the worker, the server and every
+process below them at the end. Every loop is bounded in time and count. Results:
+``benchmarks/results/prefect_deferred_runs.md`` (and ``.json``).
 
     flock /tmp/bench.lock .venvs/prefect/bin/python benchmarks/prefect_deferred_runs.py
     .venvs/prefect/bin/python benchmarks/prefect_deferred_runs.py --runs 10 --first-deadline 90
@@ -45,16 +45,15 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from prefect_stack import descendants, prefect_stack, rss_mib, stop
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Grid points of the jobs' CSV: one value every 5 s, falling 1 g per point.
@@ -94,36 +93,6 @@ for _k in range(int(os.environ["LOAD_JOBS"])):
 # Processes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def descendants(pid: int) -> dict[int, str]:
-    """Every process below ``pid``, with its command line."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: dict[int, str] = {}
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in found:
-                try:
-                    found[child] = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                except OSError:
-                    found[child] = "?"
-                frontier.append(child)
-    return found
-
-
 def flow_run_of(pid: int) -> str | None:
     """The ``PREFECT__FLOW_RUN_ID`` a process was started with, if any."""
     try:
@@ -134,67 +103,6 @@ def flow_run_of(pid: int) -> str | None:
         if item.startswith(b"PREFECT__FLOW_RUN_ID="):
             return item.split(b"=", 1)[1].decode()
     return None
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
-    """SIGINT, then SIGKILL its whole process group (its own session) if it does not go."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers in its session, if any
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
-class PrefectServer:
-    """``prefect server start`` on 127.0.0.1 in a temporary home; healthy on entry, gone on exit."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.url = f"http://127.0.0.1:{free_port()}/api"
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> PrefectServer:
-        env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-               "PREFECT_SERVER_UI_API_URL": self.url, "PREFECT_UI_ENABLED": "false"}
-        env.pop("PREFECT_API_URL", None)
-        self.log = (self.home / "server.log").open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", self.url.split(":")[2].split("/")[0]],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prefect server exited: {(self.home / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError("prefect server not healthy within 120 s")
-            time.sleep(0.5)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            stop(self.proc)
-        self.log.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,7 +213,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             time.sleep(0.5)
         time.sleep(args.poll + 1)  # the worker's first poll: let it settle before the baseline
         baseline = set(descendants(worker.pid))
-        worker_rss_before = rss_mib(worker.pid)
+        worker_rss_before = rss_mib(worker.pid)[0]
 
         def processes() -> dict[int, str]:
             return {pid: cmd for pid, cmd in descendants(worker.pid).items()
@@ -349,7 +257,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
                 else:
                     sample.active += 1
             samples.append(sample)
-            worker_rss_peak = max(worker_rss_peak, rss_mib(worker.pid))
+            worker_rss_peak = max(worker_rss_peak, rss_mib(worker.pid)[0])
             if sample.finished >= args.runs:
                 all_done = True
                 break
@@ -475,16 +383,7 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=2.0, help="sampling period, s")
     parser.add_argument("--no-write", action="store_true", help="print only (trial runs)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="cleanshift-prefect-deferred-"))
-    (work / "home").mkdir()
-    with PrefectServer(work / "home") as server:
-        os.environ.update({
-            "PREFECT_API_URL": server.url,
-            "PREFECT_HOME": str(work / "home"),
-            "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(work / "storage"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_LOGGING_LEVEL": "WARNING",
-        })
+    with prefect_stack("cleanshift-prefect-deferred-") as (_, work):
         result = measure(args, work)
     print(json.dumps({k: v for k, v in result.items() if k not in ("timeline", "continuation_rows")}, indent=2))
     if not args.no_write:
