@@ -7,7 +7,8 @@ provider pointed at it with ``base_url`` (the real HTTP client, cache and planne
 them for GB national and half for NESO region 13: two distinct provider/region pairs.
 
 For each mode (``defer``: plan on a worker, then defer; ``start_from_trigger``: straight into
-the triggerer) it
+the triggerer, resumed on a worker when the window opens; ``end_from_trigger``: straight into
+the triggerer and ended there, no worker at all) it
 
 1. serves a 20-second-resolution forecast whose only dip is 50 minutes away, triggers the DAG
    runs and waits until every sensor is deferred (all plan for that far dip);
@@ -16,14 +17,15 @@ the triggerer) it
 3. moves a deep dip to ~90 s after the next 5-minute forecast-cache refresh: the triggers
    re-plan on the refreshed forecast (``replan_interval=60s``) and all fire at the new start;
 4. reads from the metadata database when each trigger's event was handed over
-   (``scheduled_dttm``) and the start its plan carried, counts provider requests per
-   (process, region, refresh bucket), and watches workers resume the sensors for a bounded
-   window.
+   (``scheduled_dttm``; ``end_date`` for sensors the trigger ended) and the start its plan
+   carried, counts provider requests per (process, region, refresh bucket), and watches
+   workers resume the sensors for a bounded window.
 
 Every wait is bounded in time; every process (and the database) is stopped at the end.
 
     .venvs/airflow/bin/python benchmarks/airflow_load.py --database postgres --log-level WARNING
     .venvs/airflow/bin/python benchmarks/airflow_load.py --sensors 200 --modes defer --append
+    .venvs/airflow/bin/python benchmarks/airflow_load.py --database postgres --modes end_from_trigger
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ for d in range({dags}):
                 max_delay="60m",
                 replan_interval="60s",
                 start_from_trigger={start_from_trigger},
+                end_from_trigger={end_from_trigger},
             )
     globals()[dag.dag_id] = dag
 '''
@@ -157,25 +160,34 @@ def utc(value: Any) -> datetime:
 
 
 def as_json(value: Any) -> Any:
+    """Decode JSON text, also JSON text stored inside JSON (XComs a TaskSuccessEvent pushed),
+    down to a value that is not JSON text (a plain string such as an ISO instant stays)."""
     while isinstance(value, (str, bytes)):
-        value = json.loads(value)
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
     return value
 
 
-def fired_sensors(db_url: str) -> list[dict[str, Any]]:
+def fired_sensors(db_url: str, ended_in_trigger: bool) -> list[dict[str, Any]]:
     """Per fired sensor: when its trigger's event reached the database (the triggerer sets
-    ``scheduled_dttm`` as it hands the event over) and the planned start the event carried
-    (``next_kwargs`` until a worker resumes the task, then its ``cleanshift_plan`` XCom).
+    ``scheduled_dttm`` as it hands the event over; a sensor the trigger ended gets its
+    ``end_date`` then instead) and the planned start the event carried (``next_kwargs`` until
+    a worker resumes the task, then its ``cleanshift_plan`` XCom). For ended sensors also the
+    instant the trigger yielded (its ``cleanshift_released_at`` XCom, the triggerer's own
+    clock), which splits lateness into the trigger's and the hand-over's.
     Read from the metadata database: the triggerer's per-task log files cannot replace it,
     under load they lose their last lines."""
     engine = sqlalchemy.create_engine(db_url)
     try:
         with engine.connect() as db:
-            plans = {
-                (dag_id, task_id): as_json(value)
-                for dag_id, task_id, value in db.execute(
+            xcoms = {
+                (dag_id, task_id, key): as_json(value)
+                for dag_id, task_id, key, value in db.execute(
                     sqlalchemy.text(
-                        "SELECT dag_id, task_id, value FROM xcom WHERE key = 'cleanshift_plan'"
+                        "SELECT dag_id, task_id, key, value FROM xcom "
+                        "WHERE key IN ('cleanshift_plan', 'cleanshift_released_at')"
                     )
                 )
             }
@@ -190,12 +202,16 @@ def fired_sensors(db_url: str) -> list[dict[str, Any]]:
     out = []
     for dag_id, task_id, state, fired, next_kwargs, ended, tries in rows:
         event = (as_json(next_kwargs) or {}).get("event") if next_kwargs else None
-        plan = event["plan"] if event else plans.get((dag_id, task_id))
+        plan = event["plan"] if event else xcoms.get((dag_id, task_id, "cleanshift_plan"))
+        released = xcoms.get((dag_id, task_id, "cleanshift_released_at"))
+        if ended_in_trigger:
+            fired = ended if state == "success" else None
         if plan is None or fired is None:
             continue
         out.append(
             {
                 "fired": utc(fired),
+                "yielded": utc(released) if ended_in_trigger and released else None,
                 "start": utc(plan["start"]),
                 "ended": utc(ended) if ended and state == "success" else None,
                 "tries": tries,
@@ -305,14 +321,20 @@ def run_mode(
         for region in REGIONS:
             fake.set_dip(region, far, 250.0)
         source = DAG_FILE.format(
-            url=fake.url, dags=dags, per_dag=per_dag, start_from_trigger=mode == "start_from_trigger"
+            url=fake.url,
+            dags=dags,
+            per_dag=per_dag,
+            start_from_trigger=mode in ("start_from_trigger", "end_from_trigger"),
+            end_from_trigger=mode == "end_from_trigger",
         )
         stack = cleanup.enter_context(
             running_stack({"cleanshift_load.py": source}, env=env, parent=str(workdir))
         )
         if database == "sqlite":
             db_url = f"sqlite:///{stack.home / 'airflow.db'}"
-        out.update(measure(stack, fake, peers, sensors, dags, db_url, resume_window))
+        out.update(
+            measure(stack, fake, peers, sensors, dags, db_url, resume_window, mode == "end_from_trigger")
+        )
     out["wall_s"] = time.monotonic() - started
     return out
 
@@ -325,6 +347,7 @@ def measure(
     dags: int,
     db_url: str,
     resume_window: float,
+    ended_in_trigger: bool,
 ) -> dict[str, Any]:
     triggerer = stack.procs["triggerer"].pid
     peers.pids = {p.pid for p in tree(triggerer)}
@@ -406,7 +429,7 @@ def measure(
     resumed_n = samples[-1]["success"] - success_at_fire
 
     # Results (raw data first, so a summary bug cannot lose a long run).
-    done = fired_sensors(db_url)
+    done = fired_sensors(db_url, ended_in_trigger)
     raw = stack.home.parent / f"raw-{stack.home.name}.json"
     raw.write_text(
         json.dumps(
@@ -416,6 +439,7 @@ def measure(
         )
     )
     lateness = [(r["fired"] - r["start"]).total_seconds() for r in done]
+    yielded = [(r["yielded"] - r["start"]).total_seconds() for r in done if r["yielded"]]
     to_worker = [(r["ended"] - r["start"]).total_seconds() for r in done if r["ended"]]
     starts = Counter(f"{r['region']} {r['start']:%H:%M:%S}" for r in done)
     after_move = Counter(f"{r['source']}/{r['region']}" for r in fake.requests if r["t"] >= moved_at)
@@ -442,6 +466,7 @@ def measure(
         "max_try_number": max((r["tries"] for r in done), default=None),
         "worker_release_after_start_s": quantiles(to_worker) if to_worker else None,
         "lateness_s": quantiles(lateness) if lateness else None,
+        "trigger_yield_after_start_s": quantiles(yielded) if yielded else None,
         "late_over_10s": sum(1 for x in lateness if x > 10),
         "early": sum(1 for x in lateness if x < 0),
         "planned_starts": dict(starts),
@@ -495,6 +520,14 @@ def report(results: list[dict[str, Any]], settings: dict[str, str]) -> str:
             "| event handed to the database, s after the planned start "
             f"(min / p50 / p95 / p99 / max) | {q(r['lateness_s'])} |",
             f"| fired > 10 s late / fired early | {r['late_over_10s']} / {r['early']} |",
+            *(
+                [
+                    "| trigger yielded its event (triggerer clock), s after the planned start "
+                    f"(min / p50 / p95 / p99 / max) | {q(r['trigger_yield_after_start_s'])} |"
+                ]
+                if r.get("trigger_yield_after_start_s")
+                else []
+            ),
             f"| provider requests while planning (process/region: count) | {r['planning_requests']} |",
             "| triggerer provider requests per forecast refresh (region @ refresh bucket: count) "
             f"| {r['triggerer_requests_per_refresh']} |",
