@@ -17,6 +17,9 @@ puts in its environment. Reported:
 - how long the worker took to defer all N originals, from the server's state timestamps (its
   rate of flow runs on this machine: each is two processes that import Prefect, the worker's
   workspace supervisor and the engine);
+- the originals that did not defer (e.g. the server refused to create the continuation), by
+  name, state and message: such a run has no continuation, so it ends the wait like a
+  finished one;
 - the samples in which every original had deferred and every continuation was still waiting,
   and how many flow-run processes existed in them (the claim: none);
 - over the whole run, processes that belonged to a run whose state, read after the process
@@ -126,6 +129,7 @@ class Sample:
     processes: int  # flow-run processes below the worker
     attributed: dict[str, int] = field(default_factory=dict)  # flow-run id -> processes
     deferred: int = 0  # originals Completed/Deferred
+    not_deferred: int = 0  # originals final but not Deferred: no continuation to wait for
     waiting: int = 0  # continuations still Scheduled
     active: int = 0  # continuations Pending/Running
     finished: int = 0  # continuations in a final state
@@ -246,6 +250,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
                 r = by_id.get(run_id)
                 if r is not None and r.state is not None and r.state.name == DEFERRED_STATE_NAME:
                     sample.deferred += 1
+                elif r is not None and r.state is not None and r.state.is_final():
+                    sample.not_deferred += 1
             conts = [r for r in runs if CONTINUATION_TAG in r.tags and r.state is not None]
             for r in conts:
                 if r.state.is_scheduled():
@@ -258,7 +264,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
                     sample.active += 1
             samples.append(sample)
             worker_rss_peak = max(worker_rss_peak, rss_mib(worker.pid)[0])
-            if sample.finished >= args.runs:
+            # Done when no original is left to defer and every continuation has finished; an
+            # original that failed instead of deferring has no continuation to wait for.
+            if sample.deferred + sample.not_deferred >= args.runs and sample.finished >= sample.deferred:
                 all_done = True
                 break
             time.sleep(args.sample)
@@ -287,7 +295,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         )
         startup = [(r.start_time - r.expected_start_time).total_seconds()
                    for r in mine if r.start_time is not None and r.expected_start_time is not None]
-        full = [s for s in samples if s.deferred == args.runs and s.waiting == args.runs]
+        # Every original has deferred (or failed) and every continuation is still waiting.
+        full = [s for s in samples if s.deferred + s.not_deferred == args.runs and s.waiting == s.deferred]
         return {
             "worker_limit": args.limit,
             "runs": args.runs,
@@ -298,6 +307,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             "sample_period_s": args.sample,
             "triggering_s": trigger_s,
             "originals_deferred": sum(1 for r in mine if r.state and r.state.name == DEFERRED_STATE_NAME),
+            "originals_not_deferred": "; ".join(
+                f"{r.name}: {r.state.name}: {(r.state.message or '')[:200]}" if r.state else f"{r.name}: no state"
+                for r in mine if not (r.state and r.state.name == DEFERRED_STATE_NAME)) or "none",
             "first_deferred_after_s": deferral_times[0] if deferral_times else None,
             "all_deferred_after_s": deferral_times[-1] if len(deferral_times) == args.runs else None,
             "originals_per_minute": 60 * (len(deferral_times) - 1) / (deferral_times[-1] - deferral_times[0])
@@ -333,7 +345,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             "triggered_at": triggered.isoformat(timespec="seconds"),
             "continuation_rows": rows,
             "timeline": [
-                {"t": round(s.t, 1), "processes": s.processes, "deferred": s.deferred,
+                {"t": round(s.t, 1), "processes": s.processes, "deferred": s.deferred, "not_deferred": s.not_deferred,
                  "waiting": s.waiting, "active": s.active, "finished": s.finished}
                 for s in samples
             ],
