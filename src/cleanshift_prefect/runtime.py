@@ -198,7 +198,7 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
         )
         if plan.start > now:
             if site.can_defer and plan.start - now >= config.min_deferral:
-                return await _defer(site, plan)
+                return await _defer(site, plan, clock)
             if site.in_run:
                 site.outbox.post(
                     publish_deferral(
@@ -240,9 +240,9 @@ async def close_window(config: CarbonConfig, site: Site, opened: Opened) -> None
     await site.outbox.flush()
 
 
-async def _defer(site: Site, plan: Plan) -> State:
+async def _defer(site: Site, plan: Plan, clock: Clock) -> State:
     assert site.flow_run is not None
-    continuation = await schedule_continuation(site.flow_run, plan)
+    continuation = await schedule_continuation(site.flow_run, plan, clock.now())
     await publish_deferral(
         site.keys,
         site.name,
