@@ -274,9 +274,12 @@ def ensure_postgres_drivers(workdir: Path) -> str | None:
         import asyncpg  # noqa: F401
         import psycopg2  # noqa: F401
     except ImportError:
-        installer = (  # the project's venvs are made by uv and have no pip
-            ["uv", "pip", "install", "--python", sys.executable]
-            if shutil.which("uv")
+        # The project's venvs are made by uv and have no pip; bootstrap.sh puts uv on PATH or,
+        # when it had to install it, into .venvs/tools.
+        uv = shutil.which("uv") or str(ROOT / ".venvs" / "tools" / "bin" / "uv")
+        installer = (
+            [uv, "pip", "install", "--python", sys.executable]
+            if Path(uv).exists()
             else [sys.executable, "-m", "pip", "install"]
         )
         subprocess.run(

@@ -1,4 +1,7 @@
-"""XCom keys: the documented places where plans and receipts live."""
+"""XCom keys: the documented places where plans and receipts live, and how to read them back."""
+
+import json
+from typing import Any
 
 #: The sensor's (and the task form's) final plan, as JSON (``Plan.model_dump(mode="json")``).
 PLAN_XCOM_KEY = "cleanshift_plan"
@@ -14,3 +17,19 @@ LOCATION_XCOM_KEY = "cleanshift_location"
 #: :class:`~cleanshift_airflow.chunks.CarbonChunkPlanOperator`, which mapped chunk tasks
 #: ``.expand(chunk=...)`` over. Its ``cleanshift_plan`` is the whole job's plan.
 CHUNKS_XCOM_KEY = "return_value"
+
+
+def decoded(value: Any) -> Any:
+    """A cleanshift XCom as its writer pushed it, however it was stored.
+
+    Airflow 3.3 stores the XComs of a trigger's ``TaskSuccessEvent`` (``end_from_trigger``)
+    JSON-encoded one time more than a worker's ``xcom_push`` (the triggerer serialises them
+    with ``XComModel.set``), so a worker's ``xcom_pull`` returns their JSON text. Text that is
+    not JSON (a plain ISO timestamp pushed from a worker) is returned unchanged.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value

@@ -20,7 +20,7 @@ from cleanshift_core import (
 from cleanshift_core.window import run_sync
 
 from .hooks import ProviderArg, ProviderRef, provider_reference, resolve_spec
-from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY, RELEASED_AT_XCOM_KEY
+from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY, RELEASED_AT_XCOM_KEY, decoded
 from .links import CarbonReceiptLink
 from .waiting import CarbonWaitMixin, utcnow
 from .window_args import DEFAULT_REPLAN_INTERVAL, CarbonWindowArgs
@@ -181,8 +181,8 @@ class CarbonReceiptOperator(BaseOperator):
     def execute(self, context: Context) -> None:
         finished = utcnow()
         ti = context["ti"]
-        plan_json = ti.xcom_pull(task_ids=self.sensor_task_id, key=PLAN_XCOM_KEY)
-        released = ti.xcom_pull(task_ids=self.sensor_task_id, key=RELEASED_AT_XCOM_KEY)
+        plan_json = decoded(ti.xcom_pull(task_ids=self.sensor_task_id, key=PLAN_XCOM_KEY))
+        released = decoded(ti.xcom_pull(task_ids=self.sensor_task_id, key=RELEASED_AT_XCOM_KEY))
         if not plan_json or not released:
             raise AirflowFailException(
                 f"no carbon plan from task {self.sensor_task_id!r}; sensor_task_id must name the "

@@ -11,27 +11,52 @@ import pytest
 from conftest import EXAMPLE_DAGS
 from stack import Api, Stack, running_stack, when
 
+from cleanshift_airflow.keys import decoded
 from cleanshift_core import CarbonReceipt, Plan
 
 DAG_ID = "cleanshift_nightly_etl"
 TRIGGER_ONLY_DAG = """
 from datetime import datetime, timezone
 
-from airflow.sdk import dag
+from airflow.sdk import dag, task
 
+from cleanshift_airflow.operators import CarbonReceiptOperator
 from cleanshift_airflow.sensors import CarbonWindowSensor
+
+PROVIDER = {"kind": "mock", "speedup": 720, "anchor_hour": 18,
+            "anchor": "{{ dag_run.start_date.isoformat() }}"}
 
 
 @dag(schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc), catchup=False)
 def cleanshift_start_from_trigger():
     CarbonWindowSensor(
         task_id="carbon_window",
-        provider={"kind": "mock", "speedup": 720, "anchor_hour": 18,
-                  "anchor": "{{ dag_run.start_date.isoformat() }}"},
+        provider=PROVIDER,
         duration="10s",
         max_delay="75s",
         start_from_trigger=True,
     )
+    ended = CarbonWindowSensor(
+        task_id="carbon_window_ended",
+        provider=PROVIDER,
+        duration="10s",
+        max_delay="75s",
+        start_from_trigger=True,
+        end_from_trigger=True,
+    )
+
+    @task
+    def pulled(ti=None):
+        # what a downstream task reads of the sensor's XComs (on a worker, through the SDK)
+        return {
+            key: ti.xcom_pull(task_ids="carbon_window_ended", key=key)
+            for key in ("cleanshift_plan", "cleanshift_released_at")
+        }
+
+    receipt = CarbonReceiptOperator(
+        task_id="carbon_receipt", sensor_task_id="carbon_window_ended", power_kw=1.0
+    )
+    ended >> [pulled(), receipt]
 
 
 cleanshift_start_from_trigger()
@@ -93,19 +118,40 @@ def test_sensor_defers_without_a_worker_succeeds_on_time_and_the_receipt_shows(s
 
 
 def test_start_from_trigger_plans_and_waits_in_the_triggerer(stack):
-    """Airflow 3.3's start_from_trigger: the sensor never runs on a worker before its window;
-    its templated provider spec is rendered and planned in the triggerer."""
+    """Airflow 3.3's start_from_trigger: the sensors never run on a worker before their window;
+    their templated provider spec is rendered and planned in the triggerer. The one with
+    end_from_trigger is also ended there (TaskSuccessEvent with its XComs): no worker at all.
+
+    Airflow 3.3 stores TaskSuccessEvent XComs JSON-encoded once more (``XComModel.set``
+    serialises them on the server side), so a worker's ``xcom_pull`` may get JSON text while the
+    REST API and the plugin's tab get the decoded value: the receipt operator downstream, which
+    reads them on a worker, must still settle a valid receipt."""
     api = Api(stack)
     dag_id = "cleanshift_start_from_trigger"
     run_id = api.trigger(dag_id)
 
-    deferred = api.wait_deferred(dag_id, run_id, "carbon_window")
-    assert deferred["trigger"]["classpath"] == "cleanshift_airflow.triggers.CarbonWindowTrigger"
-    assert not deferred["hostname"], deferred  # no worker has run it
+    for task_id in ("carbon_window", "carbon_window_ended"):
+        deferred = api.wait_deferred(dag_id, run_id, task_id)
+        assert deferred["trigger"]["classpath"] == "cleanshift_airflow.triggers.CarbonWindowTrigger"
+        assert not deferred["hostname"], deferred  # no worker has run it
 
     assert api.wait_finished(dag_id, run_id) == "success", stack.logs()
-    plan = Plan.model_validate(api.xcom(dag_id, run_id, "carbon_window", "cleanshift_plan"))
-    sensor = api.ti(dag_id, run_id, "carbon_window")
-    lateness = (when(sensor["end_date"]) - plan.start).total_seconds()
-    assert plan.start > plan.earliest_start and plan.region == "MOCK"
-    assert 0 <= lateness <= 5, f"sensor ended {lateness:.1f}s after the planned start"
+    plans = {}
+    for task_id in ("carbon_window", "carbon_window_ended"):
+        plan = Plan.model_validate(api.xcom(dag_id, run_id, task_id, "cleanshift_plan"))
+        sensor = api.ti(dag_id, run_id, task_id)
+        lateness = (when(sensor["end_date"]) - plan.start).total_seconds()
+        assert plan.start > plan.earliest_start and plan.region == "MOCK"
+        assert 0 <= lateness <= 5, f"{task_id} ended {lateness:.1f}s after the planned start"
+        plans[task_id] = plan, sensor
+
+    plan, sensor = plans["carbon_window_ended"]
+    assert not sensor["hostname"], sensor  # ended in the triggerer, never on a worker
+    on_worker = api.xcom(dag_id, run_id, "pulled", "return_value")
+    assert Plan.model_validate(decoded(on_worker["cleanshift_plan"])) == plan
+    released = when(decoded(on_worker["cleanshift_released_at"]))
+    assert plan.start <= released <= when(sensor["end_date"])
+    receipt = CarbonReceipt.model_validate(
+        api.xcom(dag_id, run_id, "carbon_receipt", "cleanshift_receipt")
+    )
+    assert receipt.planned_start == plan.start and receipt.ran_at == released
