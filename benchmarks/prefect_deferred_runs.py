@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import psutil
 from prefect_stack import descendants, prefect_stack, rss_mib, stop
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -99,13 +100,9 @@ for _k in range(int(os.environ["LOAD_JOBS"])):
 def flow_run_of(pid: int) -> str | None:
     """The ``PREFECT__FLOW_RUN_ID`` a process was started with, if any."""
     try:
-        environ = (Path("/proc") / str(pid) / "environ").read_bytes()
-    except OSError:
+        return psutil.Process(pid).environ().get("PREFECT__FLOW_RUN_ID")
+    except psutil.Error:
         return None
-    for item in environ.split(b"\0"):
-        if item.startswith(b"PREFECT__FLOW_RUN_ID="):
-            return item.split(b"=", 1)[1].decode()
-    return None
 
 
 # ---------------------------------------------------------------------------------------------

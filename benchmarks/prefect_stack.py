@@ -2,7 +2,7 @@
 
 ``prefect_load.py`` and ``prefect_deferred_runs.py`` each start their own Prefect server (SQLite,
 127.0.0.1, a free port) so their numbers do not depend on whatever else is running, and each
-must leave no process behind. That start/health-poll/stop logic and the /proc helpers live here
+must leave no process behind. That start/health-poll/stop logic and the process helpers live here
 once, so both benchmarks measure and clean up in the same way. The scripts are run as
 ``python benchmarks/<script>.py``, so they import this module as a sibling.
 """
@@ -20,6 +20,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import psutil
 
 
 def free_port() -> int:
@@ -40,27 +42,13 @@ def rss_mib(pid: int | str = "self") -> tuple[float, float]:
 
 
 def descendants(pid: int) -> dict[int, str]:
-    """Every process below ``pid``, with its command line."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    """Every process below ``pid``, with its command line ("?" if it vanished meanwhile)."""
     found: dict[int, str] = {}
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in found:
-                try:
-                    cmd = (Path("/proc") / str(child) / "cmdline").read_bytes()
-                    found[child] = cmd.replace(b"\0", b" ").decode()
-                except OSError:
-                    found[child] = "?"
-                frontier.append(child)
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            found[child.pid] = " ".join(child.cmdline())
+        except psutil.Error:
+            found[child.pid] = "?"
     return found
 
 

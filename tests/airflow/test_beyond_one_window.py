@@ -162,7 +162,9 @@ def test_chunked_example_runs_each_chunk_in_its_slot_and_sums_the_receipts():
         assert receipt.planned_start == chunk.start <= receipt.ran_at  # waited for its own slot
 
     total = CarbonReceipt.model_validate(xcom(run, "chunks_receipt", RECEIPT_XCOM_KEY))
-    assert total.run_intervals == [iv for r in receipts for iv in r.run_intervals]
+    # In time order: on a loaded machine a chunk whose slot came first can start after the next
+    # one did (a worker slot frees late); the sum covers both either way.
+    assert total.run_intervals == sorted(iv for r in receipts for iv in r.run_intervals)
     assert total.duration_seconds == pytest.approx(sum(r.duration_seconds for r in receipts))
     assert total.planned_start == chunks[0].start and total.scheduled_at == whole.earliest_start
     assert total.intensity_basis.value == "measured"

@@ -430,12 +430,19 @@ def test_backtest_reports_a_bad_file_by_row(capsys, tmp_path):
 
 
 # ---------------------------------------------------------------------------- wait (subprocess)
+def _interruptible() -> None:
+    # A shell without job control starts background commands with SIGINT ignored, and that
+    # disposition is inherited: give the CLI the default Ctrl-C, as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cleanshift(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "cleanshift_core.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,
         **kwargs,
     )
 

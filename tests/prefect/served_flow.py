@@ -9,6 +9,7 @@ the cleanest window wherever it needs it.
 import os
 from datetime import datetime, timezone
 
+import psutil
 from prefect import flow
 
 from cleanshift_prefect import carbon_window
@@ -34,11 +35,8 @@ def served_carbon(batch: str, size: int = 1) -> dict:
 
 def _ancestors() -> list[int]:
     """This process and its parents, so the test can see where the work ran."""
-    chain = [os.getpid()]
-    while chain[-1] > 1:
-        stat = open(f"/proc/{chain[-1]}/stat").read()
-        chain.append(int(stat.rsplit(")", 1)[1].split()[1]))
-    return chain
+    me = psutil.Process()
+    return [me.pid, *(parent.pid for parent in me.parents())]
 
 
 if __name__ == "__main__":

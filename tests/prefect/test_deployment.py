@@ -19,6 +19,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import psutil
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
@@ -45,30 +46,13 @@ def write_grid(path: Path, cleanest: datetime) -> None:
 
 
 def descendants(pid: int) -> dict[int, str]:
-    """Every process below ``pid``, with its command line."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = {}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in found:
-                try:
-                    found[child] = (
-                        (Path("/proc") / str(child) / "cmdline")
-                        .read_bytes()
-                        .replace(b"\0", b" ")
-                        .decode()
-                    )
-                except OSError:
-                    found[child] = "?"
-                frontier.append(child)
+    """Every process below ``pid``, with its command line ("?" if it vanished meanwhile)."""
+    found: dict[int, str] = {}
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            found[child.pid] = " ".join(child.cmdline())
+        except psutil.Error:
+            found[child.pid] = "?"
     return found
 
 
