@@ -44,7 +44,9 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
         (Airflow's ``TaskSuccessEvent``, pushing the same XComs): no worker resumes the sensor
         when its window opens, so many windows opening at once are not queued behind worker
         slots. Airflow 3.3 stores such XComs JSON-encoded on the server side: the REST API and
-        the "Carbon receipt" tab decode them, but a worker's ``xcom_pull`` returns JSON text.
+        the "Carbon receipt" tab decode them, but a worker's ``xcom_pull`` returns JSON text
+        (:func:`~cleanshift_airflow.keys.decoded` reads either form, as
+        :class:`~cleanshift_airflow.operators.CarbonReceiptOperator` does).
         ``dag.test()`` runs ``execute()`` and still resumes on the worker.
 
     The final plan is pushed to XCom under ``cleanshift_plan``, and the instant the gated work
