@@ -54,8 +54,8 @@ import sqlalchemy
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "airflow"))
-from fake_ukci import FakeUKCI, stamp  # noqa: E402
-from stack import Api, Stack, free_port, running_stack, wait_for  # noqa: E402
+from fake_ukci import FakeUKCI, stamp
+from stack import Api, Stack, free_port, running_stack, wait_for
 
 RESULTS = ROOT / "benchmarks" / "results"
 STEP = 20  # seconds per forecast point
@@ -74,7 +74,7 @@ SCHEDULER_SETTINGS = {
     "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
 }
 
-DAG_FILE = '''
+DAG_FILE = """
 from datetime import datetime, timezone
 
 from airflow.sdk import DAG
@@ -104,7 +104,7 @@ for d in range({dags}):
                 end_from_trigger={end_from_trigger},
             )
     globals()[dag.dag_id] = dag
-'''
+"""
 
 
 class TriggererPeers:
@@ -145,7 +145,15 @@ def memory_mib(pid: int) -> dict[str, float]:
 
 def count_states(api: Api) -> Counter:
     counts: Counter = Counter()
-    for state in ("deferred", "running", "queued", "scheduled", "success", "failed", "up_for_retry"):
+    for state in (
+        "deferred",
+        "running",
+        "queued",
+        "scheduled",
+        "success",
+        "failed",
+        "up_for_retry",
+    ):
         page = api.http.get(
             "/api/v2/dags/~/dagRuns/~/taskInstances", params={"state": state, "limit": 1}
         )
@@ -155,7 +163,11 @@ def count_states(api: Api) -> Counter:
 
 
 def utc(value: Any) -> datetime:
-    stamp_ = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    stamp_ = (
+        value
+        if isinstance(value, datetime)
+        else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    )
     return stamp_ if stamp_.tzinfo else stamp_.replace(tzinfo=timezone.utc)
 
 
@@ -223,7 +235,7 @@ def fired_sensors(db_url: str, ended_in_trigger: bool) -> list[dict[str, Any]]:
 
 def quantiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]  # noqa: E731
+    pick = lambda q: ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
     return {
         "min": ordered[0],
         "p50": pick(0.5),
@@ -244,21 +256,42 @@ def postgres() -> Iterator[str]:
     shutil.chown(data, "postgres")
     port = free_port()
     as_pg = ["runuser", "-u", "postgres", "--"]
-    run = lambda *cmd: subprocess.run(cmd, check=True, capture_output=True, timeout=120)  # noqa: E731
+    run = lambda *cmd: subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     try:
         run(*as_pg, "initdb", "-D", str(data / "db"), "-U", "airflow", "--auth=trust")
         run(
-            *as_pg, "pg_ctl", "-D", str(data / "db"), "-l", str(data / "server.log"), "-w",
-            "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=300",
+            *as_pg,
+            "pg_ctl",
+            "-D",
+            str(data / "db"),
+            "-l",
+            str(data / "server.log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=300",
             "start",
         )
         try:
-            run("psql", "-h", "127.0.0.1", "-p", str(port), "-U", "airflow", "-d", "postgres",
-                "-c", "CREATE DATABASE airflow")
+            run(
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "airflow",
+                "-d",
+                "postgres",
+                "-c",
+                "CREATE DATABASE airflow",
+            )
             yield f"postgresql+psycopg2://airflow@127.0.0.1:{port}/airflow"
         finally:
-            subprocess.run([*as_pg, "pg_ctl", "-D", str(data / "db"), "-m", "fast", "-w", "stop"],
-                           capture_output=True, timeout=120)
+            subprocess.run(
+                [*as_pg, "pg_ctl", "-D", str(data / "db"), "-m", "fast", "-w", "stop"],
+                capture_output=True,
+                timeout=120,
+            )
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
@@ -283,7 +316,9 @@ def ensure_postgres_drivers(workdir: Path) -> str | None:
             else [sys.executable, "-m", "pip", "install"]
         )
         subprocess.run(
-            [*installer, "-q", "--target", str(target), "psycopg2-binary", "asyncpg"], check=True, timeout=300
+            [*installer, "-q", "--target", str(target), "psycopg2-binary", "asyncpg"],
+            check=True,
+            timeout=300,
         )
         sys.path.insert(0, str(target))
         return str(target)
@@ -303,7 +338,11 @@ def run_mode(
     sensors = dags * per_dag
     started = time.monotonic()
     out: dict[str, Any] = {
-        "mode": mode, "database": database, "sensors": sensors, "dags": dags, "per_dag": per_dag,
+        "mode": mode,
+        "database": database,
+        "sensors": sensors,
+        "dags": dags,
+        "per_dag": per_dag,
         "log_level": log_level or "INFO (default)",
     }
     peers = TriggererPeers()
@@ -314,7 +353,9 @@ def run_mode(
         if database == "postgres":
             pydeps = ensure_postgres_drivers(workdir)
             if pydeps:
-                env["PYTHONPATH"] = os.pathsep.join(filter(None, [pydeps, os.environ.get("PYTHONPATH")]))
+                env["PYTHONPATH"] = os.pathsep.join(
+                    filter(None, [pydeps, os.environ.get("PYTHONPATH")])
+                )
             db_url = cleanup.enter_context(postgres())
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = db_url
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE"] = "5"
@@ -336,7 +377,9 @@ def run_mode(
         if database == "sqlite":
             db_url = f"sqlite:///{stack.home / 'airflow.db'}"
         out.update(
-            measure(stack, fake, peers, sensors, dags, db_url, resume_window, mode == "end_from_trigger")
+            measure(
+                stack, fake, peers, sensors, dags, db_url, resume_window, mode == "end_from_trigger"
+            )
         )
     out["wall_s"] = time.monotonic() - started
     return out
@@ -358,7 +401,9 @@ def measure(
     dag_ids = [f"cleanshift_load_{d:03d}" for d in range(dags)]
 
     def all_parsed():
-        body = api.http.get("/api/v2/dags", params={"dag_id_pattern": "cleanshift_load_%", "limit": 1}).json()
+        body = api.http.get(
+            "/api/v2/dags", params={"dag_id_pattern": "cleanshift_load_%", "limit": 1}
+        ).json()
         return body["total_entries"] == dags
 
     t_parse = time.monotonic()
@@ -413,7 +458,9 @@ def measure(
         counts = sample()
         return counts["deferred"] == 0 and time.time() > max(plan_starts.values())
 
-    wait_for(f"all {sensors} triggers to fire", fired, (plan_starts["GB-13"] - moved_at) + 300, every=2)
+    wait_for(
+        f"all {sensors} triggers to fire", fired, (plan_starts["GB-13"] - moved_at) + 300, every=2
+    )
     at_fire = memory_mib(triggerer)
 
     # Workers now resume the fired sensors (execute_complete); watch for a bounded window.
@@ -436,8 +483,13 @@ def measure(
     raw = stack.home.parent / f"raw-{stack.home.name}.json"
     raw.write_text(
         json.dumps(
-            {"samples": samples, "requests": fake.requests, "sensors": done, "plan_starts": plan_starts,
-             "memory": [idle, waiting, at_fire]},
+            {
+                "samples": samples,
+                "requests": fake.requests,
+                "sensors": done,
+                "plan_starts": plan_starts,
+                "memory": [idle, waiting, at_fire],
+            },
             default=str,
         )
     )
@@ -445,14 +497,18 @@ def measure(
     yielded = [(r["yielded"] - r["start"]).total_seconds() for r in done if r["yielded"]]
     to_worker = [(r["ended"] - r["start"]).total_seconds() for r in done if r["ended"]]
     starts = Counter(f"{r['region']} {r['start']:%H:%M:%S}" for r in done)
-    after_move = Counter(f"{r['source']}/{r['region']}" for r in fake.requests if r["t"] >= moved_at)
+    after_move = Counter(
+        f"{r['source']}/{r['region']}" for r in fake.requests if r["t"] >= moved_at
+    )
     per_bucket = Counter(
         (r["source"], r["region"], int(r["t"] // REFRESH) * REFRESH)
         for r in fake.requests
         if r["source"] == "triggerer"
     )
     # While every sensor waits: from the last deferral until the first planned start.
-    wait_samples = [s for s in samples if s["t"] >= defer_s and s["wall"] < min(plan_starts.values())]
+    wait_samples = [
+        s for s in samples if s["t"] >= defer_s and s["wall"] < min(plan_starts.values())
+    ]
     return {
         "parse_s": parse_s,
         "defer_s": defer_s,
@@ -462,9 +518,7 @@ def measure(
         "memory_idle_mib": idle,
         "memory_waiting_mib": waiting,
         "memory_at_fire_mib": at_fire,
-        "per_sensor_kib": {
-            k: (waiting[k] - idle[k]) * 1024 / sensors for k in ("pss", "rss")
-        },
+        "per_sensor_kib": {k: (waiting[k] - idle[k]) * 1024 / sensors for k in ("pss", "rss")},
         "fired": len(done),
         "max_try_number": max((r["tries"] for r in done), default=None),
         "worker_release_after_start_s": quantiles(to_worker) if to_worker else None,
@@ -482,7 +536,8 @@ def measure(
         "requests_total": len(fake.requests),
         "planning_requests": {f"{s}/{r}": n for (s, r), n in planning_requests.items()},
         "triggerer_requests_per_refresh": {
-            f"{r} @ {stamp(b)}": n for (_, r, b), n in sorted(per_bucket.items(), key=lambda x: x[0][2])
+            f"{r} @ {stamp(b)}": n
+            for (_, r, b), n in sorted(per_bucket.items(), key=lambda x: x[0][2])
         },
         "requests_after_dip_moved": dict(after_move),
     }
@@ -557,11 +612,14 @@ def main() -> None:
     parser.add_argument("--modes", default="start_from_trigger,defer")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(
-        "--resume-window", type=float, default=120,
+        "--resume-window",
+        type=float,
+        default=120,
         help="seconds to watch workers resume the fired sensors (reported as a rate)",
     )
     parser.add_argument(
-        "--log-level", default=None,
+        "--log-level",
+        default=None,
         help="AIRFLOW__LOGGING__LOGGING_LEVEL for the stack (e.g. WARNING: fewer trigger log lines)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "airflow_load.md")
@@ -574,8 +632,13 @@ def main() -> None:
         for mode in args.modes.split(","):
             print(f"== {mode} on {args.database}: {args.sensors} sensors", flush=True)
             result = run_mode(
-                mode, args.sensors, args.per_dag, Path(workdir), args.database,
-                args.resume_window, args.log_level,
+                mode,
+                args.sensors,
+                args.per_dag,
+                Path(workdir),
+                args.database,
+                args.resume_window,
+                args.log_level,
             )
             print(json.dumps(result, indent=1, default=str), flush=True)
             results.append(result)

@@ -136,18 +136,46 @@ class Sample:
 def start_worker(workdir: Path, env: dict, limit: int, jobs: int) -> subprocess.Popen:
     """The process work pool, the K jobs deployed to it, and ``prefect worker start``."""
     log = (workdir / "worker.log").open("wb")
-    subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", POOL, "--type", "process"],
-                   env=env, check=True, stdout=log, stderr=subprocess.STDOUT, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "prefect", "work-pool", "create", POOL, "--type", "process"],
+        env=env,
+        check=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        timeout=120,
+    )
     from prefect import Flow
 
     for k in range(jobs):
         Flow.from_source(str(workdir), f"jobs.py:job_{k:02d}").deploy(
-            DEPLOYMENT, work_pool_name=POOL, build=False, push=False, print_next_steps=False, ignore_warnings=True,
+            DEPLOYMENT,
+            work_pool_name=POOL,
+            build=False,
+            push=False,
+            print_next_steps=False,
+            ignore_warnings=True,
         )
     return subprocess.Popen(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process",
-         "--limit", str(limit), "--name", "load-worker"],
-        env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            POOL,
+            "--type",
+            "process",
+            "--limit",
+            str(limit),
+            "--name",
+            "load-worker",
+        ],
+        env=env,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -170,7 +198,10 @@ async def history(run_ids: list) -> dict[str, list]:
     from prefect.client.orchestration import get_client
 
     async with get_client() as client:
-        return {str(i): sorted(await client.read_flow_run_states(i), key=lambda s: s.timestamp) for i in run_ids}
+        return {
+            str(i): sorted(await client.read_flow_run_states(i), key=lambda s: s.timestamp)
+            for i in run_ids
+        }
 
 
 async def deployments_ready(names: list[str]) -> bool:
@@ -194,8 +225,10 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
     write_falling_grid(grid, datetime.now(timezone.utc).replace(second=0, microsecond=0), 90)
     (workdir / "jobs.py").write_text(JOBS)
     job_env = {
-        "LOAD_GRID": str(grid), "LOAD_JOBS": str(args.jobs),
-        "LOAD_FIRST_DEADLINE": str(args.first_deadline), "LOAD_DEADLINE_STEP": str(args.deadline_step),
+        "LOAD_GRID": str(grid),
+        "LOAD_JOBS": str(args.jobs),
+        "LOAD_FIRST_DEADLINE": str(args.first_deadline),
+        "LOAD_DEADLINE_STEP": str(args.deadline_step),
     }
     os.environ.update(job_env)  # the worker path imports jobs.py here to deploy it
     env = {
@@ -217,8 +250,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         worker_rss_before = rss_mib(worker.pid)[0]
 
         def processes() -> dict[int, str]:
-            return {pid: cmd for pid, cmd in descendants(worker.pid).items()
-                    if pid not in baseline and "resource_tracker" not in cmd}
+            return {
+                pid: cmd
+                for pid, cmd in descendants(worker.pid).items()
+                if pid not in baseline and "resource_tracker" not in cmd
+            }
 
         t0 = time.monotonic()
         triggered = datetime.now(timezone.utc)
@@ -263,7 +299,10 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             worker_rss_peak = max(worker_rss_peak, rss_mib(worker.pid)[0])
             # Done when no original is left to defer and every continuation has finished; an
             # original that failed instead of deferring has no continuation to wait for.
-            if sample.deferred + sample.not_deferred >= args.runs and sample.finished >= sample.deferred:
+            if (
+                sample.deferred + sample.not_deferred >= args.runs
+                and sample.finished >= sample.deferred
+            ):
                 all_done = True
                 break
             time.sleep(args.sample)
@@ -276,24 +315,44 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         for c in conts:
             planned_at = datetime.fromisoformat(c.context["cleanshift"]["plan"]["start"])
             pending = next((s.timestamp for s in states[str(c.id)] if s.is_pending()), None)
-            rows.append({
-                "flow": c.name, "planned": planned_at.isoformat(),
-                "late_s": (datetime.fromisoformat(c.state.result()["started"]) - planned_at).total_seconds()
-                if c.state is not None and c.state.is_completed() else None,
-                "pending_before_window_s": (planned_at - pending).total_seconds() if pending else None,
-            })
+            rows.append(
+                {
+                    "flow": c.name,
+                    "planned": planned_at.isoformat(),
+                    "late_s": (
+                        datetime.fromisoformat(c.state.result()["started"]) - planned_at
+                    ).total_seconds()
+                    if c.state is not None and c.state.is_completed()
+                    else None,
+                    "pending_before_window_s": (planned_at - pending).total_seconds()
+                    if pending
+                    else None,
+                }
+            )
         late = [row["late_s"] for row in rows if row["late_s"] is not None]
-        held = [row["pending_before_window_s"] for row in rows if row["pending_before_window_s"] is not None]
+        held = [
+            row["pending_before_window_s"]
+            for row in rows
+            if row["pending_before_window_s"] is not None
+        ]
         planned = sorted(datetime.fromisoformat(row["planned"]) for row in rows)
         # Trigger -> Deferred per original, from the server's state timestamps.
         deferral_times = sorted(
             (r.state.timestamp - triggered).total_seconds()
-            for r in mine if r.state is not None and r.state.name == DEFERRED_STATE_NAME
+            for r in mine
+            if r.state is not None and r.state.name == DEFERRED_STATE_NAME
         )
-        startup = [(r.start_time - r.expected_start_time).total_seconds()
-                   for r in mine if r.start_time is not None and r.expected_start_time is not None]
+        startup = [
+            (r.start_time - r.expected_start_time).total_seconds()
+            for r in mine
+            if r.start_time is not None and r.expected_start_time is not None
+        ]
         # Every original has deferred (or failed) and every continuation is still waiting.
-        full = [s for s in samples if s.deferred + s.not_deferred == args.runs and s.waiting == s.deferred]
+        full = [
+            s
+            for s in samples
+            if s.deferred + s.not_deferred == args.runs and s.waiting == s.deferred
+        ]
         return {
             "worker_limit": args.limit,
             "runs": args.runs,
@@ -303,14 +362,26 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             "worker_prefetch_s": args.prefetch,
             "sample_period_s": args.sample,
             "triggering_s": trigger_s,
-            "originals_deferred": sum(1 for r in mine if r.state and r.state.name == DEFERRED_STATE_NAME),
+            "originals_deferred": sum(
+                1 for r in mine if r.state and r.state.name == DEFERRED_STATE_NAME
+            ),
             "originals_not_deferred": "; ".join(
-                f"{r.name}: {r.state.name}: {(r.state.message or '')[:200]}" if r.state else f"{r.name}: no state"
-                for r in mine if not (r.state and r.state.name == DEFERRED_STATE_NAME)) or "none",
+                f"{r.name}: {r.state.name}: {(r.state.message or '')[:200]}"
+                if r.state
+                else f"{r.name}: no state"
+                for r in mine
+                if not (r.state and r.state.name == DEFERRED_STATE_NAME)
+            )
+            or "none",
             "first_deferred_after_s": deferral_times[0] if deferral_times else None,
-            "all_deferred_after_s": deferral_times[-1] if len(deferral_times) == args.runs else None,
-            "originals_per_minute": 60 * (len(deferral_times) - 1) / (deferral_times[-1] - deferral_times[0])
-            if len(deferral_times) > 1 else None,
+            "all_deferred_after_s": deferral_times[-1]
+            if len(deferral_times) == args.runs
+            else None,
+            "originals_per_minute": 60
+            * (len(deferral_times) - 1)
+            / (deferral_times[-1] - deferral_times[0])
+            if len(deferral_times) > 1
+            else None,
             "original_trigger_to_running_p50_s": statistics.median(startup) if startup else None,
             "original_trigger_to_running_max_s": max(startup) if startup else None,
             "continuations": len(conts),
@@ -320,12 +391,18 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             "all_waiting_max_processes": max((s.processes for s in full), default=None),
             "all_waiting_samples_with_a_process": sum(1 for s in full if s.processes),
             "all_waiting_process_seconds_into_phase": ", ".join(
-                f"{s.t - full[0].t:.0f}" for s in full if s.processes) or "none",
+                f"{s.t - full[0].t:.0f}" for s in full if s.processes
+            )
+            or "none",
             "samples": len(samples),
             "samples_with_waiting_runs": sum(1 for s in samples if s.waiting),
-            "waiting_runs_seen_with_a_process": len({r for s in samples for r in s.waiting_with_process}),
+            "waiting_runs_seen_with_a_process": len(
+                {r for s in samples for r in s.waiting_with_process}
+            ),
             "max_processes_overall": max((s.processes for s in samples), default=None),
-            "planned_start_spread_s": (planned[-1] - planned[0]).total_seconds() if planned else None,
+            "planned_start_spread_s": (planned[-1] - planned[0]).total_seconds()
+            if planned
+            else None,
             "continuations_completed": len(late),
             "all_done": all_done,
             "late_min_s": min(late) if late else None,
@@ -342,8 +419,15 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             "triggered_at": triggered.isoformat(timespec="seconds"),
             "continuation_rows": rows,
             "timeline": [
-                {"t": round(s.t, 1), "processes": s.processes, "deferred": s.deferred, "not_deferred": s.not_deferred,
-                 "waiting": s.waiting, "active": s.active, "finished": s.finished}
+                {
+                    "t": round(s.t, 1),
+                    "processes": s.processes,
+                    "deferred": s.deferred,
+                    "not_deferred": s.not_deferred,
+                    "waiting": s.waiting,
+                    "active": s.active,
+                    "finished": s.finished,
+                }
                 for s in samples
             ],
         }
@@ -359,19 +443,32 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
 
 def write_results(result: dict, note: str) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    lines = ["# Prefect: deferred deployment runs holding no process while they wait", "",
-             f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
-             "Prefect server (SQLite) on 127.0.0.1 started by the script.", "", note, "",
-             "| measure | value |", "|---|---|"]
+    lines = [
+        "# Prefect: deferred deployment runs holding no process while they wait",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
+        "Prefect server (SQLite) on 127.0.0.1 started by the script.",
+        "",
+        note,
+        "",
+        "| measure | value |",
+        "|---|---|",
+    ]
     for key, value in result.items():
         if value is None or key in ("timeline", "continuation_rows"):
             continue
         lines.append(f"| {key} | {f'{value:.2f}' if isinstance(value, float) else value} |")
-    lines += ["", "Timeline (every 30th sample; the JSON has all):", "",
-              "| t (s) | flow-run processes | originals deferred | continuations waiting | running | finished |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Timeline (every 30th sample; the JSON has all):",
+        "",
+        "| t (s) | flow-run processes | originals deferred | continuations waiting | running | finished |",
+        "|---|---|---|---|---|---|",
+    ]
     for s in result["timeline"][::30] + result["timeline"][-1:]:
-        lines.append(f"| {s['t']:.0f} | {s['processes']} | {s['deferred']} | {s['waiting']} | {s['active']} | {s['finished']} |")
+        lines.append(
+            f"| {s['t']:.0f} | {s['processes']} | {s['deferred']} | {s['waiting']} | {s['active']} | {s['finished']} |"
+        )
     path = RESULTS / "prefect_deferred_runs.md"
     path.write_text("\n".join(lines) + "\n")
     (RESULTS / "prefect_deferred_runs.json").write_text(json.dumps(result, indent=1))
@@ -384,19 +481,34 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=8, help="concurrent flow runs of the worker")
     parser.add_argument("--jobs", type=int, default=10, help="deployments with different max_delay")
     parser.add_argument("--first-deadline", type=float, default=600.0, help="shortest max_delay, s")
-    parser.add_argument("--deadline-step", type=float, default=20.0, help="max_delay step between jobs, s")
+    parser.add_argument(
+        "--deadline-step", type=float, default=20.0, help="max_delay step between jobs, s"
+    )
     parser.add_argument("--poll", type=float, default=2.0, help="worker poll interval, s")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="bound on the sampling loop, s")
-    parser.add_argument("--prefetch", type=float, default=10.0,
-                        help="how early the worker may start a scheduled run's process, s (Prefect's default: 10)")
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="bound on the sampling loop, s"
+    )
+    parser.add_argument(
+        "--prefetch",
+        type=float,
+        default=10.0,
+        help="how early the worker may start a scheduled run's process, s (Prefect's default: 10)",
+    )
     parser.add_argument("--sample", type=float, default=2.0, help="sampling period, s")
     parser.add_argument("--no-write", action="store_true", help="print only (trial runs)")
     args = parser.parse_args()
     with prefect_stack("cleanshift-prefect-deferred-") as (_, work):
         result = measure(args, work)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("timeline", "continuation_rows")}, indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in result.items() if k not in ("timeline", "continuation_rows")},
+            indent=2,
+        )
+    )
     if not args.no_write:
-        print("wrote", write_results(result, f"Arguments: `{' '.join(sys.argv[1:]) or 'defaults'}`."))
+        print(
+            "wrote", write_results(result, f"Arguments: `{' '.join(sys.argv[1:]) or 'defaults'}`.")
+        )
 
 
 if __name__ == "__main__":

@@ -113,8 +113,11 @@ def measure(tasks: int, longest: float, replan: float, write_slots: int) -> dict
         began = datetime.now(timezone.utc).replace(microsecond=0)
         trough = began + timedelta(seconds=longest + 20)
         spec = {
-            "kind": "mock", "region": "LOAD", "speedup": SPEEDUP,
-            "anchor": trough.isoformat(), "anchor_hour": 3,
+            "kind": "mock",
+            "region": "LOAD",
+            "speedup": SPEEDUP,
+            "anchor": trough.isoformat(),
+            "anchor_hour": 3,
         }
         cached = shared_provider(spec)
         counting = Counting(cached.inner)
@@ -126,8 +129,9 @@ def measure(tasks: int, longest: float, replan: float, write_slots: int) -> dict
             max_delay = step + (longest - step) * (g + 1) / groups
 
             @task(name=f"wait-{g:02d}", persist_result=False)
-            @carbon_window(spec, duration=f"{step}s", max_delay=f"{max_delay}s",
-                           replan_interval=f"{replan}s")
+            @carbon_window(
+                spec, duration=f"{step}s", max_delay=f"{max_delay}s", replan_interval=f"{replan}s"
+            )
             async def work(i: int) -> tuple[int, str, str]:
                 ran = datetime.now(timezone.utc)
                 return i, ran.isoformat(), current_plan().start.isoformat()
@@ -138,13 +142,21 @@ def measure(tasks: int, longest: float, replan: float, write_slots: int) -> dict
         wall = time.monotonic() - t0
         returned = datetime.now(timezone.utc)
         waits = [(datetime.fromisoformat(ran) - began).total_seconds() for _, ran, _ in results]
-        late = [(datetime.fromisoformat(ran) - datetime.fromisoformat(planned)).total_seconds()
-                for _, ran, planned in results]
+        late = [
+            (datetime.fromisoformat(ran) - datetime.fromisoformat(planned)).total_seconds()
+            for _, ran, planned in results
+        ]
         last_start = max(datetime.fromisoformat(ran) for _, ran, _ in results)
-        return {"wall": wall, "waits": waits, "late": late, "calls": dict(counting.calls),
-                "drain": (returned - last_start).total_seconds(),
-                "cache_fetches": cached.fetches, "began": began.isoformat(),
-                "done": sorted(i for i, _, _ in results) == list(range(n))}
+        return {
+            "wall": wall,
+            "waits": waits,
+            "late": late,
+            "calls": dict(counting.calls),
+            "drain": (returned - last_start).total_seconds(),
+            "cache_fetches": cached.fetches,
+            "began": began.isoformat(),
+            "done": sorted(i for i, _, _ in results) == list(range(n)),
+        }
 
     sampler = RssSampler()
     base_rss, _ = rss_mib()
@@ -164,7 +176,8 @@ def measure(tasks: int, longest: float, replan: float, write_slots: int) -> dict
             while offset < 10 * tasks:  # bounded paging
                 page = await client.read_artifacts(
                     flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-                    limit=200, offset=offset,
+                    limit=200,
+                    offset=offset,
                 )
                 if not page:
                     break
@@ -215,10 +228,19 @@ def measure(tasks: int, longest: float, replan: float, write_slots: int) -> dict
 
 def write_results(a: dict, note: str) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    lines = ["# Prefect under load", "", f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
-             f"on {os.cpu_count()} cores, Prefect server (SQLite) on 127.0.0.1 started by the script.",
-             "", note, "", "## (a) decorated async tasks waiting at once in one flow", "",
-             "| measure | value |", "|---|---|"]
+    lines = [
+        "# Prefect under load",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
+        f"on {os.cpu_count()} cores, Prefect server (SQLite) on 127.0.0.1 started by the script.",
+        "",
+        note,
+        "",
+        "## (a) decorated async tasks waiting at once in one flow",
+        "",
+        "| measure | value |",
+        "|---|---|",
+    ]
     for key, value in a.items():
         if value is None:
             continue
@@ -236,8 +258,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--longest", type=float, default=90.0, help="longest wait, s")
     parser.add_argument("--replan", type=float, default=30.0, help="re-plan interval, s")
-    parser.add_argument("--write-slots", type=int, default=4,
-                        help="artifact writes in flight per flow run (outbox)")
+    parser.add_argument(
+        "--write-slots", type=int, default=4, help="artifact writes in flight per flow run (outbox)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only (trial runs)")
     args = parser.parse_args()
     with prefect_stack("cleanshift-prefect-load-") as (server, _):

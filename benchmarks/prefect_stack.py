@@ -88,15 +88,29 @@ class PrefectServer:
         env.pop("PREFECT_API_URL", None)
         self.log = (self.home / "server.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 120
         while True:
             if self.proc.poll() is not None:
                 self.log.close()
-                raise RuntimeError(f"prefect server exited: {(self.home / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"prefect server exited: {(self.home / 'server.log').read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
                     if answer.status == 200:
@@ -123,11 +137,13 @@ def prefect_stack(prefix: str) -> Iterator[tuple[PrefectServer, Path]]:
     work = Path(tempfile.mkdtemp(prefix=prefix))
     (work / "home").mkdir()
     with PrefectServer(work / "home") as server:
-        os.environ.update({
-            "PREFECT_API_URL": server.url,
-            "PREFECT_HOME": str(work / "home"),
-            "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(work / "storage"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_LOGGING_LEVEL": "WARNING",
-        })
+        os.environ.update(
+            {
+                "PREFECT_API_URL": server.url,
+                "PREFECT_HOME": str(work / "home"),
+                "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(work / "storage"),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_LOGGING_LEVEL": "WARNING",
+            }
+        )
         yield server, work

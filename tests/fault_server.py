@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 HALF_HOUR = timedelta(minutes=30)
 
@@ -42,7 +42,7 @@ class FaultyGridServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 server.requests.append((server.mode, self.path))
                 server.answer(self)
 
@@ -84,14 +84,20 @@ class FaultyGridServer:
             time.sleep(self.delay)
         try:
             if mode == "rate_limited":
-                self._send(handler, 429, b'{"error": "slow down"}', {"Retry-After": self.retry_after})
+                self._send(
+                    handler, 429, b'{"error": "slow down"}', {"Retry-After": self.retry_after}
+                )
             elif mode == "error_500":
                 self._send(handler, 500, b'{"error": "internal"}')
             elif mode == "garbage_html":
-                self._send(handler, 200, b"<html><body>maintenance</body></html>", ctype="text/html")
+                self._send(
+                    handler, 200, b"<html><body>maintenance</body></html>", ctype="text/html"
+                )
             elif mode == "echo":
                 usual = {"host", "accept", "accept-encoding", "connection", "user-agent"}
-                unusual = [f"{k}: {v}" for k, v in handler.headers.items() if k.lower() not in usual]
+                unusual = [
+                    f"{k}: {v}" for k, v in handler.headers.items() if k.lower() not in usual
+                ]
                 echoed = f"{'; '.join(unusual)} {handler.path}".encode()
                 self._send(handler, 200, echoed, ctype="text/plain")
             elif mode == "garbage_json":

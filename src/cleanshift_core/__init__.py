@@ -4,6 +4,15 @@ Providers fetch intensity, the planner finds the cleanest window, policies decid
 record what happened. The Airflow provider and the Prefect integration only adapt this.
 """
 
+from .batch import BatchPlan, plan_batch, plan_batch_with_provider
+from .chunks import (
+    Chunk,
+    ChunkPlan,
+    InterruptiblePlan,
+    chunk_plans,
+    plan_chunks,
+    plan_interruptible,
+)
 from .errors import (
     AuthenticationError,
     BadDataError,
@@ -15,15 +24,6 @@ from .errors import (
     ProviderUnavailableError,
     RateLimitedError,
     UnknownRegionError,
-)
-from .batch import BatchPlan, plan_batch, plan_batch_with_provider
-from .chunks import (
-    Chunk,
-    ChunkPlan,
-    InterruptiblePlan,
-    chunk_plans,
-    plan_chunks,
-    plan_interruptible,
 )
 from .job import JobSpec
 from .location import decide_location, plan_across_locations
@@ -62,8 +62,8 @@ __all__ = [
     "GridIntensityProvider",
     "IntensityPoint",
     "IntensitySeries",
-    "Interval",
     "InterruptiblePlan",
+    "Interval",
     "JobSkipped",
     "JobSpec",
     "LocationOption",

@@ -14,8 +14,9 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from .errors import CleanshiftError, ConfigurationError, ProviderError
 from .providers.base import GridIntensityProvider

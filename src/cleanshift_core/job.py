@@ -47,7 +47,9 @@ class JobSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.duration, timedelta) or self.duration <= timedelta(0):
-            raise ConfigurationError(f"duration must be positive, got {self.duration}; e.g. duration='2h'")
+            raise ConfigurationError(
+                f"duration must be positive, got {self.duration}; e.g. duration='2h'"
+            )
         if self.max_delay is not None and (
             not isinstance(self.max_delay, timedelta) or self.max_delay < timedelta(0)
         ):
@@ -62,7 +64,9 @@ class JobSpec:
         if self.finish_by is not None:
             object.__setattr__(self, "finish_by", ensure_utc(self.finish_by, "finish_by"))
         if self.earliest_start is not None:
-            object.__setattr__(self, "earliest_start", ensure_utc(self.earliest_start, "earliest_start"))
+            object.__setattr__(
+                self, "earliest_start", ensure_utc(self.earliest_start, "earliest_start")
+            )
             self.bounds(self.earliest_start)
 
     def bounds(self, now: datetime) -> tuple[datetime, datetime]:

@@ -72,7 +72,9 @@ class Plan(BaseModel):
         """Expected saving vs starting at ``earliest_start``, on the same forecast."""
         if self.expected_intensity is None or not self.immediate_intensity:
             return None
-        return (self.immediate_intensity - self.expected_intensity) / self.immediate_intensity * 100.0
+        return (
+            (self.immediate_intensity - self.expected_intensity) / self.immediate_intensity * 100.0
+        )
 
     @property
     def delay(self) -> timedelta:

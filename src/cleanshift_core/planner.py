@@ -81,7 +81,9 @@ class WindowScan:
         for _ in range(count):
             best: tuple[float, float] | None = None
             for start, mean in zip(self.starts, self.means):
-                if (best is None or mean < best[1]) and all(abs(start - t) >= self.duration for t in taken):
+                if (best is None or mean < best[1]) and all(
+                    abs(start - t) >= self.duration for t in taken
+                ):
                     best = (start, mean)
             if best is None:
                 break

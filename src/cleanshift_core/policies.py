@@ -56,7 +56,9 @@ class SchedulingRules:
     def __post_init__(self) -> None:
         object.__setattr__(self, "policy", _enum(Policy, self.policy, "policy"))
         object.__setattr__(
-            self, "on_provider_error", _enum(OnProviderError, self.on_provider_error, "on_provider_error")
+            self,
+            "on_provider_error",
+            _enum(OnProviderError, self.on_provider_error, "on_provider_error"),
         )
         if self.policy in _NEEDS_LIMIT:
             if self.max_intensity is None:
@@ -69,7 +71,9 @@ class SchedulingRules:
             and math.isfinite(self.max_intensity)
             and self.max_intensity > 0
         ):
-            raise ConfigurationError(f"max_intensity must be a positive number, got {self.max_intensity!r}")
+            raise ConfigurationError(
+                f"max_intensity must be a positive number, got {self.max_intensity!r}"
+            )
         if not (
             isinstance(self.min_savings_pct, (int, float))
             and math.isfinite(self.min_savings_pct)
@@ -88,9 +92,7 @@ def _enum(kind: type[Enum], value: object, name: str) -> Enum:
         raise ConfigurationError(f"unknown {name} {value!r}; choose one of {choices}") from None
 
 
-def decide(
-    series: IntensitySeries, job: JobSpec, rules: SchedulingRules, now: datetime
-) -> Plan:
+def decide(series: IntensitySeries, job: JobSpec, rules: SchedulingRules, now: datetime) -> Plan:
     """Plan ``job`` on ``series`` under ``rules`` as of ``now``.
 
     Raises :class:`JobSkipped` for ``now_or_never`` on a dirty grid and
@@ -138,12 +140,18 @@ def decide(
     )
 
 
-def _choose(scan: WindowScan, rules: SchedulingRules, immediate: float | None) -> tuple[float, float, str]:
+def _choose(
+    scan: WindowScan, rules: SchedulingRules, immediate: float | None
+) -> tuple[float, float, str]:
     """(start, expected mean, reason) for the policy, before the savings guard."""
     policy, limit = rules.policy, rules.max_intensity
     if policy is Policy.HALT_IF_DIRTY:
         mean = immediate if immediate is not None else scan.means[0]
-        return scan.starts[0], mean, f"starting now; pausing while intensity is above {limit:g} gCO2eq/kWh"
+        return (
+            scan.starts[0],
+            mean,
+            f"starting now; pausing while intensity is above {limit:g} gCO2eq/kWh",
+        )
     if policy is Policy.NOW_OR_NEVER:
         mean = immediate if immediate is not None else scan.means[0]
         if mean <= limit:

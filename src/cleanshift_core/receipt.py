@@ -8,8 +8,8 @@ full measured coverage, or energy derived from a nominal power, is flagged ``is_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Sequence
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 

@@ -7,8 +7,8 @@ on provider errors, re-planning and receipts behave identically everywhere.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable, Sequence
 
 from .errors import BadSeriesError, ProviderError
 from .job import JobSpec
@@ -59,7 +59,9 @@ async def replan(
     if now >= plan.start:
         return plan
     duration = timedelta(seconds=plan.duration_seconds)
-    remaining = JobSpec(duration=duration, earliest_start=now, finish_by=plan.latest_start + duration)
+    remaining = JobSpec(
+        duration=duration, earliest_start=now, finish_by=plan.latest_start + duration
+    )
     try:
         with provider_deadline(plan.start):
             series = await provider.forecast(now, plan.latest_start + duration)
@@ -109,7 +111,11 @@ async def wait_for_window(
         if wake < plan.start:
             moved = await replan(provider, plan, rules, clock)
             if moved is not plan:
-                log.info("carbon window moved from %s to %s", plan.start.isoformat(), moved.start.isoformat())
+                log.info(
+                    "carbon window moved from %s to %s",
+                    plan.start.isoformat(),
+                    moved.start.isoformat(),
+                )
                 if on_replan is not None:
                     on_replan(moved)
             plan = moved
@@ -134,5 +140,9 @@ async def settle_receipt(
     except (ProviderError, BadSeriesError, NotImplementedError) as exc:
         log.info("no measured history for the receipt (%s); using the forecast", exc)
     return build_receipt(
-        plan, run_intervals, [measured, plan.forecast_series()], power_kw=power_kw, energy_kwh=energy_kwh
+        plan,
+        run_intervals,
+        [measured, plan.forecast_series()],
+        power_kw=power_kw,
+        energy_kwh=energy_kwh,
     )

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Iterable, Sequence
 
 from .errors import BadSeriesError
 from .timeutil import ensure_utc, from_epoch, to_epoch
-
 
 #: Boundaries closer than this are the same instant (float and microsecond rounding).
 _SNAP_SECONDS = 1e-3
@@ -143,7 +142,9 @@ class IntensitySeries:
                         f"intensity point at {from_epoch(s2[i - 1]).isoformat()} overlaps the next "
                         f"one at {from_epoch(start).isoformat()}; fix the durations or pass repair=True"
                     )
-                repairs.append(f"cut the point at {from_epoch(s2[i - 1]).isoformat()} short at the next one")
+                repairs.append(
+                    f"cut the point at {from_epoch(s2[i - 1]).isoformat()} short at the next one"
+                )
                 e2[i - 1] = start
             elif prev_end < start:
                 gap = start - prev_end
@@ -195,7 +196,11 @@ class IntensitySeries:
 
     def covers(self, start: datetime, end: datetime) -> bool:
         """True when every instant of ``[start, end)`` has data."""
-        return bool(self.starts) and self.starts[0] <= to_epoch(start) and to_epoch(end) <= self.ends[-1]
+        return (
+            bool(self.starts)
+            and self.starts[0] <= to_epoch(start)
+            and to_epoch(end) <= self.ends[-1]
+        )
 
     def value_at(self, when: datetime) -> float | None:
         """Intensity in force at ``when``, or None outside the series."""
@@ -205,7 +210,9 @@ class IntensitySeries:
             return None
         return self.values[i]
 
-    def mean_over(self, intervals: Sequence[tuple[datetime, datetime]]) -> tuple[float | None, float]:
+    def mean_over(
+        self, intervals: Sequence[tuple[datetime, datetime]]
+    ) -> tuple[float | None, float]:
         """Time-weighted mean intensity over the union of ``intervals`` (assumed disjoint).
 
         Returns ``(mean, covered_fraction)``; the mean is over the covered part only and is
@@ -261,7 +268,9 @@ class IntensitySeries:
             generated_at=self.generated_at,
         )
 
-    def shifted(self, offset_seconds: float, speedup: float = 1.0, anchor: float = 0.0) -> IntensitySeries:
+    def shifted(
+        self, offset_seconds: float, speedup: float = 1.0, anchor: float = 0.0
+    ) -> IntensitySeries:
         """Map each time t to ``anchor + (t + offset - anchor) / speedup``: replay and compression."""
 
         def move(t: float) -> float:
@@ -284,13 +293,25 @@ def _check_point(p: object, index: int) -> None:
     if not isinstance(p, IntensityPoint):
         raise BadSeriesError(f"point {index} is a {type(p).__name__}, not an IntensityPoint")
     if not isinstance(p.start, datetime) or p.start.tzinfo is None:
-        raise BadSeriesError(f"point {index} has a naive or missing start time; use aware UTC datetimes")
+        raise BadSeriesError(
+            f"point {index} has a naive or missing start time; use aware UTC datetimes"
+        )
     if not isinstance(p.duration, timedelta) or p.duration <= timedelta(0):
-        raise BadSeriesError(f"point {index} at {p.start.isoformat()} has a non-positive duration {p.duration}")
-    if not isinstance(p.value, (int, float)) or isinstance(p.value, bool) or not math.isfinite(p.value):
-        raise BadSeriesError(f"point {index} at {p.start.isoformat()} has a non-finite intensity {p.value!r}")
+        raise BadSeriesError(
+            f"point {index} at {p.start.isoformat()} has a non-positive duration {p.duration}"
+        )
+    if (
+        not isinstance(p.value, (int, float))
+        or isinstance(p.value, bool)
+        or not math.isfinite(p.value)
+    ):
+        raise BadSeriesError(
+            f"point {index} at {p.start.isoformat()} has a non-finite intensity {p.value!r}"
+        )
     if p.value < 0:
-        raise BadSeriesError(f"point {index} at {p.start.isoformat()} has a negative intensity {p.value}")
+        raise BadSeriesError(
+            f"point {index} at {p.start.isoformat()} has a negative intensity {p.value}"
+        )
 
 
 def _typical_resolution(starts: Sequence[float], ends: Sequence[float]) -> float:

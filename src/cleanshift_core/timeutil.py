@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Awaitable, Callable, Protocol
+from typing import Protocol
 
 from .errors import ConfigurationError
 
@@ -62,7 +63,7 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s|ms)", re.IGNORECASE)
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
-def parse_duration(value: timedelta | str | int | float, name: str) -> timedelta:
+def parse_duration(value: timedelta | str | float, name: str) -> timedelta:
     """Parse a duration given as a timedelta, "2h", "1h30m", "90s", "01:30:00" or ISO "PT2H".
 
     A bare number means hours, as in cleanshift 0.1's ``*_hours`` arguments.
@@ -82,7 +83,9 @@ def parse_duration(value: timedelta | str | int | float, name: str) -> timedelta
     hms = re.fullmatch(r"(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)", text)
     if hms:
         h, m, s = hms.groups()
-        return _checked(lambda: timedelta(hours=int(h), minutes=int(m), seconds=float(s)), name, value)
+        return _checked(
+            lambda: timedelta(hours=int(h), minutes=int(m), seconds=float(s)), name, value
+        )
     iso = re.fullmatch(
         r"P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?",
         text.upper(),
@@ -152,7 +155,9 @@ async def sleep_until(
         await sleep(min(remaining, max_step))
 
 
-def sleep_until_blocking(target: datetime, clock: Clock = SYSTEM_CLOCK, max_step: float = 60.0) -> None:
+def sleep_until_blocking(
+    target: datetime, clock: Clock = SYSTEM_CLOCK, max_step: float = 60.0
+) -> None:
     """Blocking twin of :func:`sleep_until` for synchronous callers."""
     while True:
         remaining = (target - clock.now()).total_seconds()

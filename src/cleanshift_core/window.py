@@ -12,8 +12,9 @@ import asyncio
 import concurrent.futures
 import functools
 import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from .errors import ConfigurationError
 from .halting import HaltController, require_posix, run_function_halting
@@ -70,14 +71,20 @@ class CarbonWindow:
     async def _open(self) -> None:
         self.plan = await plan_job(self.provider, self.job, self.rules, self.clock)
         self.plan = await wait_for_window(
-            self.provider, self.plan, self.rules, replan_interval=self.replan_interval, clock=self.clock
+            self.provider,
+            self.plan,
+            self.rules,
+            replan_interval=self.replan_interval,
+            clock=self.clock,
         )
         self._ran_at = self.clock.now()
 
     async def _close(self, intervals: list[tuple[datetime, datetime]] | None = None) -> None:
         assert self.plan is not None and self._ran_at is not None
         intervals = intervals or [(self._ran_at, self.clock.now())]
-        self.receipt = await settle_receipt(self.provider, self.plan, intervals, power_kw=self.power_kw)
+        self.receipt = await settle_receipt(
+            self.provider, self.plan, intervals, power_kw=self.power_kw
+        )
 
     def _refuse_halting_block(self) -> None:
         if self.rules.policy is Policy.HALT_IF_DIRTY:
@@ -168,7 +175,12 @@ class CarbonWindow:
 
 
 def carbon_window(
-    provider: GridIntensityProvider | ProviderSpec | str | Mapping[str, Any] | list[Any] | None = None,
+    provider: GridIntensityProvider
+    | ProviderSpec
+    | str
+    | Mapping[str, Any]
+    | list[Any]
+    | None = None,
     max_delay_hours: float | None = None,
     policy: str | Policy = Policy.MIN_CARBON,
     max_intensity_gco2_per_kwh: float | None = None,
@@ -211,16 +223,22 @@ def carbon_window(
         on_provider_error=on_provider_error,
     )
     if power_kw is not None and not (isinstance(power_kw, (int, float)) and power_kw > 0):
-        raise ConfigurationError(f"power_kw must be a positive number of kilowatts, got {power_kw!r}")
+        raise ConfigurationError(
+            f"power_kw must be a positive number of kilowatts, got {power_kw!r}"
+        )
     if not (isinstance(poll_interval_seconds, (int, float)) and poll_interval_seconds > 0):
-        raise ConfigurationError(f"poll_interval_seconds must be positive, got {poll_interval_seconds!r}")
+        raise ConfigurationError(
+            f"poll_interval_seconds must be positive, got {poll_interval_seconds!r}"
+        )
     return CarbonWindow(
         build_provider(provider) if provider is not None else MockProvider(clock=clock),
         job,
         rules,
         power_kw=power_kw,
         poll_interval_seconds=float(poll_interval_seconds),
-        replan_interval=parse_duration(replan_interval, "replan_interval") if replan_interval is not None else None,
+        replan_interval=parse_duration(replan_interval, "replan_interval")
+        if replan_interval is not None
+        else None,
         clock=clock,
     )
 

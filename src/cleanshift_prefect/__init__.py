@@ -17,15 +17,15 @@ from .deferral import CONTINUATION_TAG, DEFERRED_STATE_NAME, WAITING_STATE_NAME
 from .runtime import LOCAL_WAIT_STATE_NAME, current_location, current_plan
 
 __all__ = [
-    "ArtifactKeys",
     "BLOCK_TYPE_SLUG",
-    "CarbonChunks",
     "CONTINUATION_TAG",
     "DEFERRED_STATE_NAME",
-    "GridIntensityCredentials",
     "LOCAL_WAIT_STATE_NAME",
     "WAITING_STATE_NAME",
     "WINDOW_OPENED_EVENT",
+    "ArtifactKeys",
+    "CarbonChunks",
+    "GridIntensityCredentials",
     "carbon_chunks",
     "carbon_window",
     "current_location",

@@ -8,7 +8,7 @@ block turns into keeps them masked (see :class:`cleanshift_core.ProviderSpec`).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
@@ -41,15 +41,13 @@ def nightly_etl(): ...
     kind: str = Field(
         default="mock", description="Provider kind, e.g. 'electricitymaps', 'watttime', 'mock'."
     )
-    region: Optional[str] = Field(
+    region: str | None = Field(
         default=None, description="Grid region or zone, e.g. 'DE', 'CAISO_NORTH'."
     )
-    api_key: Optional[SecretStr] = Field(default=None, description="API key or token.")
-    username: Optional[str] = Field(default=None, description="Account user name (WattTime).")
-    password: Optional[SecretStr] = Field(default=None, description="Account password (WattTime).")
-    base_url: Optional[str] = Field(
-        default=None, description="Override the provider's API address."
-    )
+    api_key: SecretStr | None = Field(default=None, description="API key or token.")
+    username: str | None = Field(default=None, description="Account user name (WattTime).")
+    password: SecretStr | None = Field(default=None, description="Account password (WattTime).")
+    base_url: str | None = Field(default=None, description="Override the provider's API address.")
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="Other non-secret provider options, e.g. {'speedup': 720} for the mock.",

@@ -6,8 +6,8 @@ inspect`` and in a terminal, need no internet and cannot be stripped by an HTML 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 from cleanshift_core import Interval
 

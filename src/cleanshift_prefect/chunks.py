@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from prefect import Flow, Task, task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext

@@ -11,9 +11,10 @@ import asyncio
 import contextvars
 import functools
 import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, Mapping, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from prefect import Flow, Task
 
@@ -27,9 +28,9 @@ from cleanshift_core import (
 )
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, parse_duration
 
+from . import runtime
 from .blocks import GridIntensityCredentials
 from .providers import ProviderArg, ProviderRef
-from . import runtime
 from .runtime import CarbonConfig, Opened, Site, close_window, open_window
 
 F = TypeVar("F", bound=Callable[..., Any])

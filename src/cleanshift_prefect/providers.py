@@ -8,7 +8,8 @@ need); the flow then uses the same process-wide cached provider as every other s
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Union
+from collections.abc import Mapping
+from typing import Any, Union
 
 from cleanshift_core import ConfigurationError, GridIntensityProvider, ProviderSpec, shared_provider
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import get_client

@@ -20,9 +20,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_PATH = re.compile(
-    r"(/regional)?/intensity/(\d{4}-\d\d-\d\dT\d\d:\d\dZ)/fw48h(?:/regionid/(\d+))?"
-)
+_PATH = re.compile(r"(/regional)?/intensity/(\d{4}-\d\d-\d\dT\d\d:\d\dZ)/fw48h(?:/regionid/(\d+))?")
 
 
 def stamp(epoch: float) -> str:
@@ -77,7 +75,9 @@ class FakeUKCI:
             return 404, {}, b'{"error":{"code":"404","message":"not found"}}'
         regional, start, region_id = match.groups()
         region = f"GB-{region_id}" if region_id else "GB"
-        begin = int(datetime.strptime(start, "%Y-%m-%dT%H:%MZ").replace(tzinfo=timezone.utc).timestamp())
+        begin = int(
+            datetime.strptime(start, "%Y-%m-%dT%H:%MZ").replace(tzinfo=timezone.utc).timestamp()
+        )
         with self.lock:
             dip = self.dips.get(region)
         entries = [
@@ -99,7 +99,7 @@ class FakeUKCI:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 region = re.search(r"/regionid/(\d+)", path)
                 record = {

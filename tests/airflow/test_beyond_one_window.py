@@ -157,7 +157,9 @@ def test_chunked_example_runs_each_chunk_in_its_slot_and_sums_the_receipts():
         key=lambda ti: ti.map_index,
     )
     assert [ti.state for ti in mapped] == ["success", "success"]
-    receipts = [CarbonReceipt.model_validate(r) for r in mapped_xcoms(run, "train", RECEIPT_XCOM_KEY)]
+    receipts = [
+        CarbonReceipt.model_validate(r) for r in mapped_xcoms(run, "train", RECEIPT_XCOM_KEY)
+    ]
     for chunk, receipt in zip(chunks, receipts):
         assert receipt.planned_start == chunk.start <= receipt.ran_at  # waited for its own slot
 

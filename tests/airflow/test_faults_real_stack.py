@@ -9,14 +9,12 @@ process (``fake_ukci.py``), so each test places the cleanest window itself.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta, timezone
-
-import json
-import sys
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -24,9 +22,8 @@ from fake_ukci import FakeUKCI
 from stack import HERE, Api, Stack, running_stack, wait_for, when
 
 sys.path.insert(0, str(HERE.parents[1]))
-from tests.fault_server import FaultyGridServer  # noqa: E402
-
 from cleanshift_core import CarbonReceipt, Plan
+from tests.fault_server import FaultyGridServer
 
 RESTART_DAG = "cleanshift_fault_restart"
 RETRY_DAG = "cleanshift_fault_retry"
@@ -40,7 +37,7 @@ USERS = {
 }
 DAG_ACCESS = f"insider={RETRY_DAG};outsider={RESTART_DAG}"
 
-DAGS = '''
+DAGS = """
 import os
 import signal
 from datetime import datetime, timedelta, timezone
@@ -98,7 +95,7 @@ def canary():
 restart()
 retry()
 canary()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +119,11 @@ def stack(fake: FakeUKCI, echoing_api: FaultyGridServer) -> Iterator[Stack]:
         "conn_type": "cleanshift",
         "host": echoing_api.url,
         "password": CANARY,
-        "extra": {"provider": "electricitymaps", "region": "DE",
-                  "options": {"retry": {"attempts": 1}}},
+        "extra": {
+            "provider": "electricitymaps",
+            "region": "DE",
+            "options": {"retry": {"attempts": 1}},
+        },
     }
     env = {
         "AIRFLOW_CONN_CANARY_GRID": json.dumps(canary_connection),
@@ -185,8 +185,12 @@ def test_triggerer_killed_mid_wait_fires_once_at_the_original_start(stack, fake)
     # Fired once: one resumption on a worker. (Not counted in the trigger logs: Airflow may
     # drop a trigger log's last lines when the trigger completes.)
     worker_log = (
-        stack.home / "logs" / f"dag_id={RESTART_DAG}" / f"run_id={run_id}"
-        / "task_id=carbon_window" / "attempt=1.log"
+        stack.home
+        / "logs"
+        / f"dag_id={RESTART_DAG}"
+        / f"run_id={run_id}"
+        / "task_id=carbon_window"
+        / "attempt=1.log"
     ).read_text()
     assert worker_log.count("carbon window open at") == 1
     assert all(log.count("carbon window open:") <= 1 for log in logs.values())

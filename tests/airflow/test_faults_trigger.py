@@ -105,7 +105,9 @@ async def test_provider_fault_while_planning_follows_on_provider_error(api, mode
     planning: list[int] = []
     clock.on_first_sleep = lambda: planning.append(len(api.requests))
 
-    event = await fire(trigger(ukci(url), clock, on_provider_error=on_error, replan_interval=3600.0))
+    event = await fire(
+        trigger(ukci(url), clock, on_provider_error=on_error, replan_interval=3600.0)
+    )
 
     if mode != "down":  # at most the retry policy's two tries, then the fallback
         assert 1 <= (planning[0] if planning else len(api.requests)) <= 2
@@ -172,9 +174,7 @@ async def test_provider_recovering_mid_wait_moves_to_the_cleaner_window(api):
 
 
 def file_spec(tmp_path, start: datetime, values: list[float], step=HOUR) -> dict:
-    rows = ["time,value"] + [
-        f"{(start + k * step).isoformat()},{v}" for k, v in enumerate(values)
-    ]
+    rows = ["time,value"] + [f"{(start + k * step).isoformat()},{v}" for k, v in enumerate(values)]
     path = tmp_path / "grid.csv"
     path.write_text("\n".join(rows))
     return {"kind": "file", "path": str(path)}
@@ -248,8 +248,10 @@ async def test_finish_by_in_london_across_the_march_change(tmp_path, finish_by):
 
 @pytest.mark.parametrize(
     ("fold", "latest_utc", "start_utc"),
-    [(0, "2026-10-25T00:00:00+00:00", "2026-10-24T23:30:00+00:00"),  # 01:30 BST = 00:30Z
-     (1, "2026-10-25T01:00:00+00:00", "2026-10-25T01:00:00+00:00")],  # 01:30 GMT = 01:30Z
+    [
+        (0, "2026-10-25T00:00:00+00:00", "2026-10-24T23:30:00+00:00"),  # 01:30 BST = 00:30Z
+        (1, "2026-10-25T01:00:00+00:00", "2026-10-25T01:00:00+00:00"),
+    ],  # 01:30 GMT = 01:30Z
 )
 async def test_finish_by_in_the_repeated_october_hour(tmp_path, fold, latest_utc, start_utc):
     """01:30 happens twice in London on 25 October 2026; ``fold`` picks which, and the

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.fault_server import FaultyGridServer  # noqa: E402
+from tests.fault_server import FaultyGridServer
 
 CANARY = "CANARY-airflow-93d0b6f2"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
@@ -68,8 +68,11 @@ def test_canary_never_reaches_xcom_or_logs(monkeypatch, tmp_path, caplog, capfd)
                     "conn_type": "cleanshift",
                     "host": api.url,
                     "password": CANARY,
-                    "extra": {"provider": "electricitymaps", "region": "DE",
-                              "options": {"retry": {"attempts": 1}}},
+                    "extra": {
+                        "provider": "electricitymaps",
+                        "region": "DE",
+                        "options": {"retry": {"attempts": 1}},
+                    },
                 }
             ),
         )
@@ -82,7 +85,11 @@ def test_canary_never_reaches_xcom_or_logs(monkeypatch, tmp_path, caplog, capfd)
             json.dumps(
                 [
                     {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
-                    {"name": "canary", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(tmp_path)}},
+                    {
+                        "name": "canary",
+                        "classpath": LOCAL_BUNDLE,
+                        "kwargs": {"path": str(tmp_path)},
+                    },
                 ]
             ),
         )
@@ -95,8 +102,10 @@ def test_canary_never_reaches_xcom_or_logs(monkeypatch, tmp_path, caplog, capfd)
 
     with create_session() as session:
         rows = session.scalars(select(XComModel).where(XComModel.run_id == dag_run.run_id)).all()
-        xcoms = {row.key + "@" + row.task_id: json.dumps(XComModel.deserialize_value(row), default=str)
-                 for row in rows}
+        xcoms = {
+            row.key + "@" + row.task_id: json.dumps(XComModel.deserialize_value(row), default=str)
+            for row in rows
+        }
     out, err = capfd.readouterr()
     assert any(key.startswith("cleanshift_receipt") for key in xcoms), sorted(xcoms)
     assert "BadDataError" in " ".join(xcoms.values())  # the echoed answer was refused as data

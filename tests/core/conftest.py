@@ -30,7 +30,10 @@ class FakeClock:
 
 def hourly(values: list[float], start: datetime = T0, minutes: int = 60, **kw) -> IntensitySeries:
     return IntensitySeries.from_points(
-        [IntensityPoint(start + timedelta(minutes=minutes * i), timedelta(minutes=minutes), v) for i, v in enumerate(values)],
+        [
+            IntensityPoint(start + timedelta(minutes=minutes * i), timedelta(minutes=minutes), v)
+            for i, v in enumerate(values)
+        ],
         signal=kw.pop("signal", SignalKind.AVERAGE_LIFECYCLE),
         provider=kw.pop("provider", "test"),
         region=kw.pop("region", "TEST"),

@@ -62,7 +62,14 @@ UTC = timezone.utc
             datetime(2026, 11, 1, 5, 30, tzinfo=UTC),
         ),
     ],
-    ids=["london-spring", "london-fall-first", "london-fall-second", "ny-spring", "ny-fall-first", "ny-fall-second"],
+    ids=[
+        "london-spring",
+        "london-fall-first",
+        "london-fall-second",
+        "ny-spring",
+        "ny-fall-first",
+        "ny-fall-second",
+    ],
 )
 async def test_local_deadline_across_dst_gives_utc_bounds_and_waits(now, finish_by, latest_start):
     job = JobSpec.create(duration="1h", finish_by=finish_by)
@@ -147,8 +154,12 @@ async def test_step_forward_past_the_whole_window_returns_at_once():
     plan = await plan_job(provider, JobSpec.create("1h", "6h"), SchedulingRules(), clock)
     calls = provider.calls
     final = await wait_for_window(
-        provider, plan, SchedulingRules(), replan_interval=timedelta(minutes=30),
-        clock=clock, sleep=clock.sleep,
+        provider,
+        plan,
+        SchedulingRules(),
+        replan_interval=timedelta(minutes=30),
+        clock=clock,
+        sleep=clock.sleep,
     )
     assert final == plan and len(clock.sleeps) == 1
     assert provider.calls == calls  # a re-plan after the start is a no-op: no fetch

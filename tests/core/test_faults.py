@@ -93,7 +93,9 @@ async def test_fault_while_planning_follows_on_provider_error(fault, mode, serve
     assert plan.start == (earliest if mode == "run_now" else latest)
     assert plan.expected_intensity is None and plan.forecast == []
     error = FAULTS[fault][1].__name__
-    assert f"provider error ({error}:" in plan.reason and f"on_provider_error='{mode}'" in plan.reason
+    assert (
+        f"provider error ({error}:" in plan.reason and f"on_provider_error='{mode}'" in plan.reason
+    )
     assert "planning without data" in caplog.text
     assert clock.latest <= latest  # retry back-offs never slept past the latest start
     planned = clock.now()

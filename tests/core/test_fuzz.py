@@ -46,7 +46,9 @@ anything_scalar = st.one_of(
     st.integers(min_value=-(10**20), max_value=10**20),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=20),
-    st.sampled_from(["2h", "-1h", "0", "1e400", "inf", "nan", "PT2H", "99999999999d", "01:60:61", "1h30m"]),
+    st.sampled_from(
+        ["2h", "-1h", "0", "1e400", "inf", "nan", "PT2H", "99999999999d", "01:60:61", "1h30m"]
+    ),
 )
 datetimes = st.one_of(
     st.datetimes(),  # naive
@@ -88,7 +90,12 @@ def accepts_or_refuses(build, *args, **kwargs):
 
 # ------------------------------------------------------------------------------ constructors
 @FUZZ
-@given(durations, st.one_of(st.none(), durations), st.one_of(st.none(), datetimes), st.one_of(st.none(), datetimes))
+@given(
+    durations,
+    st.one_of(st.none(), durations),
+    st.one_of(st.none(), datetimes),
+    st.one_of(st.none(), datetimes),
+)
 def test_jobspec_create(duration, max_delay, finish_by, earliest):
     job = accepts_or_refuses(JobSpec.create, duration, max_delay, finish_by, earliest)
     if job is not None:
@@ -120,7 +127,9 @@ def test_scheduling_rules(policy, max_intensity, min_savings, on_error):
 
 @FUZZ
 @given(
-    st.one_of(st.none(), st.sampled_from(["mock", "nosuch", "mock:speedup=0", "file:path=/nonexistent"])),
+    st.one_of(
+        st.none(), st.sampled_from(["mock", "nosuch", "mock:speedup=0", "file:path=/nonexistent"])
+    ),
     st.one_of(st.none(), anything_scalar),
     anything_scalar,
     st.one_of(st.none(), anything_scalar),
@@ -157,9 +166,30 @@ spec_dicts = st.builds(
     st.sampled_from(provider_kinds() + ["nosuch"]),
     st.dictionaries(
         st.sampled_from(
-            ["region", "api_key", "zone", "speedup", "anchor", "anchor_hour", "path", "base_url",
-             "timeout", "retry", "sources", "amplitude", "base_intensity", "resolution",
-             "signal_type", "username", "password", "postcode", "location", "replay", "lat", "lon"]
+            [
+                "region",
+                "api_key",
+                "zone",
+                "speedup",
+                "anchor",
+                "anchor_hour",
+                "path",
+                "base_url",
+                "timeout",
+                "retry",
+                "sources",
+                "amplitude",
+                "base_intensity",
+                "resolution",
+                "signal_type",
+                "username",
+                "password",
+                "postcode",
+                "location",
+                "replay",
+                "lat",
+                "lon",
+            ]
         ),
         st.one_of(anything_scalar, json_values),
         max_size=4,
@@ -180,12 +210,23 @@ def test_provider_spec_parse_and_build_for_every_kind(value):
 
 @FUZZ
 @given(
-    anything_scalar, anything_scalar, anything_scalar, st.one_of(durations, st.none()),
-    anything_scalar, st.one_of(st.none(), datetimes, st.text(max_size=30)), st.one_of(st.none(), anything_scalar),
+    anything_scalar,
+    anything_scalar,
+    anything_scalar,
+    st.one_of(durations, st.none()),
+    anything_scalar,
+    st.one_of(st.none(), datetimes, st.text(max_size=30)),
+    st.one_of(st.none(), anything_scalar),
 )
 def test_mock_provider(region, base, amplitude, resolution, speedup, anchor, anchor_hour):
-    kwargs = {"region": region, "base_intensity": base, "amplitude": amplitude,
-              "speedup": speedup, "anchor": anchor, "anchor_hour": anchor_hour}
+    kwargs = {
+        "region": region,
+        "base_intensity": base,
+        "amplitude": amplitude,
+        "speedup": speedup,
+        "anchor": anchor,
+        "anchor_hour": anchor_hour,
+    }
     if resolution is not None:
         kwargs["resolution"] = resolution
     provider = accepts_or_refuses(MockProvider, **kwargs)
@@ -199,8 +240,18 @@ file_texts = st.one_of(
         lambda rows: "time,intensity\n" + "\n".join(f"{a},{b}" for a, b in rows),
         st.lists(
             st.tuples(
-                st.one_of(st.sampled_from(["2026-03-02T00:00Z", "2026-03-02T01:00:00+00:00", "2026-03-02 02:00", "x", ""]),
-                          st.datetimes().map(lambda d: d.isoformat())),
+                st.one_of(
+                    st.sampled_from(
+                        [
+                            "2026-03-02T00:00Z",
+                            "2026-03-02T01:00:00+00:00",
+                            "2026-03-02 02:00",
+                            "x",
+                            "",
+                        ]
+                    ),
+                    st.datetimes().map(lambda d: d.isoformat()),
+                ),
                 st.one_of(st.floats(), st.integers(), st.text(max_size=5)),
             ),
             max_size=8,
@@ -230,7 +281,8 @@ def test_file_provider_on_random_bytes(tmp_path):
 points = st.builds(
     IntensityPoint,
     st.datetimes(
-        min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1),
+        min_value=datetime(2020, 1, 1),
+        max_value=datetime(2030, 1, 1),
         timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=2))]),
     ),
     st.timedeltas(min_value=timedelta(seconds=-60), max_value=timedelta(hours=3)),
@@ -241,7 +293,14 @@ points = st.builds(
 @FUZZ
 @given(st.lists(points, max_size=12), st.booleans())
 def test_intensity_series_from_points(pts, repair):
-    series = accepts_or_refuses(IntensitySeries.from_points, pts, signal="average/lifecycle", provider="p", region="r", repair=repair)
+    series = accepts_or_refuses(
+        IntensitySeries.from_points,
+        pts,
+        signal="average/lifecycle",
+        provider="p",
+        region="r",
+        repair=repair,
+    )
     if series is not None and len(series):
         assert all(math.isfinite(v) and v >= 0 for v in series.values)
         assert list(series.starts) == sorted(series.starts)
@@ -249,19 +308,52 @@ def test_intensity_series_from_points(pts, repair):
 
 def test_intensity_series_refuses_non_points():
     for junk in ([None], [1, 2], ["x"], [{"start": NOW}]):
-        accepts_or_refuses(IntensitySeries.from_points, junk, signal="average/lifecycle", provider="p", region="r")
+        accepts_or_refuses(
+            IntensitySeries.from_points, junk, signal="average/lifecycle", provider="p", region="r"
+        )
 
 
 # ------------------------------------------------------------------------------ the CLI
 FLAGS = [
-    "--provider", "--duration", "--max-delay", "--finish-by", "--policy", "--max-intensity",
-    "--min-savings-pct", "--on-provider-error", "--region", "--json", "--now", "--release",
-    "--noise", "--seeds", "--repair", "--help", "--chart", "--window", "--api-key",
+    "--provider",
+    "--duration",
+    "--max-delay",
+    "--finish-by",
+    "--policy",
+    "--max-intensity",
+    "--min-savings-pct",
+    "--on-provider-error",
+    "--region",
+    "--json",
+    "--now",
+    "--release",
+    "--noise",
+    "--seeds",
+    "--repair",
+    "--help",
+    "--chart",
+    "--window",
+    "--api-key",
 ]
 cli_values = st.one_of(
     st.text(max_size=15),
-    st.sampled_from(["mock", "nosuch", "file:path=/nonexistent.csv", "2h", "-3", "nan", "1e400",
-                     "threshold", "now_or_never", "2026-03-02T00:00", "2026-03-02T00:00Z", "0", "{"]),
+    st.sampled_from(
+        [
+            "mock",
+            "nosuch",
+            "file:path=/nonexistent.csv",
+            "2h",
+            "-3",
+            "nan",
+            "1e400",
+            "threshold",
+            "now_or_never",
+            "2026-03-02T00:00",
+            "2026-03-02T00:00Z",
+            "0",
+            "{",
+        ]
+    ),
 )
 
 

@@ -81,9 +81,7 @@ async def test_plan_interruptible_maps_the_cleanest_slots_and_sums_them_in_one_r
     assert receipt.run_intervals == runs and receipt.duration_seconds == 7200
 
 
-@pytest.mark.parametrize(
-    ("on_error", "start_hours"), [("run_now", 0), ("wait_until_deadline", 8)]
-)
+@pytest.mark.parametrize(("on_error", "start_hours"), [("run_now", 0), ("wait_until_deadline", 8)])
 async def test_provider_failure_falls_back_to_one_uninterrupted_run(on_error, start_hours):
     rules = SchedulingRules(on_provider_error=on_error)
     planned = await plan_interruptible(StaticProvider(VALUES, fail=True), job(), rules, FakeClock())

@@ -53,9 +53,13 @@ def test_matches_brute_force(case):
     start = T0 + timedelta(minutes=earliest)
     if expected is None:
         with pytest.raises(BadSeriesError):
-            scan_windows(series, start, start + timedelta(minutes=delay), timedelta(minutes=duration))
+            scan_windows(
+                series, start, start + timedelta(minutes=delay), timedelta(minutes=duration)
+            )
         return
-    scan = scan_windows(series, start, start + timedelta(minutes=delay), timedelta(minutes=duration))
+    scan = scan_windows(
+        series, start, start + timedelta(minutes=delay), timedelta(minutes=duration)
+    )
     i = scan.best_index()
     assert scan.means[i] == pytest.approx(expected[1], rel=1e-9, abs=1e-9)
     assert scan.starts[i] == pytest.approx((T0 + timedelta(minutes=expected[0])).timestamp())
@@ -64,7 +68,9 @@ def test_matches_brute_force(case):
 def test_partial_intervals_are_weighted_exactly():
     series = hourly([100, 300, 200])
     # 90 minutes from 00:30: 30 min at 100, 60 min at 300 → (3000 + 18000) / 90
-    scan = scan_windows(series, T0 + timedelta(minutes=30), T0 + timedelta(minutes=30), timedelta(minutes=90))
+    scan = scan_windows(
+        series, T0 + timedelta(minutes=30), T0 + timedelta(minutes=30), timedelta(minutes=90)
+    )
     assert scan.means == [pytest.approx((30 * 100 + 60 * 300) / 90)]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone, datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -51,14 +51,18 @@ def test_threshold_never_met_falls_back_to_the_cleanest():
 
 
 def test_now_or_never_runs_or_skips():
-    clean = decide(hourly([90] + CURVE[1:]), JOB, SchedulingRules(policy="now_or_never", max_intensity=100), T0)
+    clean = decide(
+        hourly([90] + CURVE[1:]), JOB, SchedulingRules(policy="now_or_never", max_intensity=100), T0
+    )
     assert clean.start == T0
     with pytest.raises(JobSkipped, match="above max_intensity=100"):
         decide(hourly(CURVE), JOB, SchedulingRules(policy="now_or_never", max_intensity=100), T0)
 
 
 def test_halt_if_dirty_starts_now():
-    plan = decide(hourly(CURVE), JOB, SchedulingRules(policy="halt_if_dirty", max_intensity=200), T0)
+    plan = decide(
+        hourly(CURVE), JOB, SchedulingRules(policy="halt_if_dirty", max_intensity=200), T0
+    )
     assert plan.start == T0 and "pausing" in plan.reason
 
 
@@ -84,7 +88,10 @@ def test_finish_by_and_max_delay_the_stricter_holds():
         (lambda: JobSpec.create(duration="0h"), "duration must be positive"),
         (lambda: JobSpec.create(duration="banana"), "not a duration"),
         (lambda: JobSpec.create("1h", finish_by=datetime(2026, 1, 1)), "naive"),
-        (lambda: JobSpec.create("3h", finish_by=T0 + timedelta(hours=1), earliest_start=T0), "leaves no room"),
+        (
+            lambda: JobSpec.create("3h", finish_by=T0 + timedelta(hours=1), earliest_start=T0),
+            "leaves no room",
+        ),
         (lambda: SchedulingRules(policy="greenest"), "unknown policy 'greenest'"),
         (lambda: SchedulingRules(policy="threshold"), "needs max_intensity"),
         (lambda: SchedulingRules(min_savings_pct=150), "between 0 and 100"),
@@ -101,14 +108,18 @@ def test_bad_arguments_fail_at_construction(build, message):
     [("run_now", T0), ("wait_until_deadline", T0 + timedelta(hours=6))],
 )
 def test_provider_error_fallbacks(mode, expected_start):
-    plan = fallback_plan(JOB, SchedulingRules(on_provider_error=mode), T0, ProviderUnavailableError("down"))
+    plan = fallback_plan(
+        JOB, SchedulingRules(on_provider_error=mode), T0, ProviderUnavailableError("down")
+    )
     assert plan.start == expected_start
     assert plan.expected_intensity is None and "down" in plan.reason
 
 
 def test_provider_error_fail_reraises():
     with pytest.raises(ProviderUnavailableError):
-        fallback_plan(JOB, SchedulingRules(on_provider_error="fail"), T0, ProviderUnavailableError("down"))
+        fallback_plan(
+            JOB, SchedulingRules(on_provider_error="fail"), T0, ProviderUnavailableError("down")
+        )
 
 
 def test_times_are_utc_even_from_other_zones():

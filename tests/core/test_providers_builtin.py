@@ -50,7 +50,10 @@ def write_csv(tmp_path, rows):
 
 
 async def test_file_provider_reads_grid_exports(tmp_path, clock):
-    path = write_csv(tmp_path, [("2020-01-01 00:00:00", 200), ("2020-01-01 00:15:00", 100), ("2020-01-01 00:30:00", 300)])
+    path = write_csv(
+        tmp_path,
+        [("2020-01-01 00:00:00", 200), ("2020-01-01 00:15:00", 100), ("2020-01-01 00:30:00", 300)],
+    )
     provider = FileProvider(path, region="DE", clock=clock)
     series = provider.series
     assert series.start == datetime(2020, 1, 1, tzinfo=timezone.utc)
@@ -66,15 +69,33 @@ async def test_file_replay_maps_onto_today_and_compresses(tmp_path):
     assert day.series.start == datetime(2026, 3, 2, tzinfo=timezone.utc)
     assert (await day.current()).value == 110
     fast = FileProvider(path, replay=True, speedup=3600, clock=clock)
-    assert fast.series.start == clock.now() and fast.series.end == clock.now() + timedelta(seconds=24)
+    assert fast.series.start == clock.now() and fast.series.end == clock.now() + timedelta(
+        seconds=24
+    )
 
 
 def test_file_json_in_carbon_aware_sdk_shape(tmp_path):
     path = tmp_path / "static.json"
-    path.write_text(json.dumps({"Emissions": [
-        {"Location": "eastus", "Time": "2026-03-02T00:00:00Z", "Rating": 54.0, "Duration": "01:00:00"},
-        {"Location": "eastus", "Time": "2026-03-02T01:00:00Z", "Rating": 40.0, "Duration": "01:00:00"},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "Emissions": [
+                    {
+                        "Location": "eastus",
+                        "Time": "2026-03-02T00:00:00Z",
+                        "Rating": 54.0,
+                        "Duration": "01:00:00",
+                    },
+                    {
+                        "Location": "eastus",
+                        "Time": "2026-03-02T01:00:00Z",
+                        "Rating": 40.0,
+                        "Duration": "01:00:00",
+                    },
+                ]
+            }
+        )
+    )
     series = FileProvider(path).series
     assert series.values == (54.0, 40.0) and series.end == T0 + timedelta(hours=2)
 
@@ -84,7 +105,10 @@ def test_file_json_in_carbon_aware_sdk_shape(tmp_path):
     [
         ("Time,Carbon Intensity\n2020-01-01 00:00:00,abc\n2020-01-01 01:00:00,1\n", "cannot read"),
         ("When,What\n2020-01-01 00:00:00,1\n", "no time column"),
-        ("Time,Carbon Intensity\n2020-01-01 01:00:00,1\n2020-01-01 00:00:00,2\n", "non-positive duration"),
+        (
+            "Time,Carbon Intensity\n2020-01-01 01:00:00,1\n2020-01-01 00:00:00,2\n",
+            "non-positive duration",
+        ),
     ],
 )
 def test_file_errors_name_the_row(tmp_path, content, message):
@@ -120,7 +144,9 @@ class CountingProvider(GridIntensityProvider):
     async def forecast(self, start, end):
         self.calls += 1
         await asyncio.sleep(0.01)  # let concurrent callers pile up on the in-flight fetch
-        return hourly([100 + i for i in range(48)], start=start.replace(minute=0, second=0, microsecond=0))
+        return hourly(
+            [100 + i for i in range(48)], start=start.replace(minute=0, second=0, microsecond=0)
+        )
 
     async def history(self, start, end):
         raise NotImplementedError

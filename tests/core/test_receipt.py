@@ -19,7 +19,9 @@ def plan():
 
 def test_counterfactual_is_the_window_at_scheduled_time_over_the_real_duration():
     p = plan()
-    run = [(T0 + timedelta(hours=2), T0 + timedelta(minutes=210))]  # ran 90 min, longer than planned
+    run = [
+        (T0 + timedelta(hours=2), T0 + timedelta(minutes=210))
+    ]  # ran 90 min, longer than planned
     receipt = build_receipt(p, run, [hourly(CURVE, basis="measured")], power_kw=2.0)
     assert receipt.avg_intensity_gco2_per_kwh == pytest.approx(100)
     assert receipt.counterfactual_avg_intensity == pytest.approx(400)  # 00:00–01:30
@@ -45,7 +47,10 @@ def test_measured_history_is_preferred_and_forecast_is_flagged():
 
 def test_paused_runs_count_only_running_time():
     p = plan()
-    run = [(T0 + timedelta(hours=2), T0 + timedelta(minutes=150)), (T0 + timedelta(hours=4), T0 + timedelta(minutes=270))]
+    run = [
+        (T0 + timedelta(hours=2), T0 + timedelta(minutes=150)),
+        (T0 + timedelta(hours=4), T0 + timedelta(minutes=270)),
+    ]
     receipt = build_receipt(p, run, [hourly(CURVE, basis="measured")])
     assert receipt.duration_seconds == 3600
     assert receipt.avg_intensity_gco2_per_kwh == pytest.approx(200)  # 30 min at 100, 30 at 300
@@ -62,11 +67,20 @@ def test_partial_coverage_is_reported_not_hidden():
 
 def test_receipt_round_trips_and_keeps_seed_fields():
     p = plan()
-    receipt = build_receipt(p, [(T0 + timedelta(hours=2), T0 + timedelta(hours=3))], [p.forecast_series()])
+    receipt = build_receipt(
+        p, [(T0 + timedelta(hours=2), T0 + timedelta(hours=3))], [p.forecast_series()]
+    )
     data = receipt.model_dump(mode="json")
     for field in (
-        "scheduled_at", "ran_at", "delay_seconds", "duration_seconds", "avg_intensity_gco2_per_kwh",
-        "counterfactual_avg_intensity", "estimated_savings_pct", "region", "provider",
+        "scheduled_at",
+        "ran_at",
+        "delay_seconds",
+        "duration_seconds",
+        "avg_intensity_gco2_per_kwh",
+        "counterfactual_avg_intensity",
+        "estimated_savings_pct",
+        "region",
+        "provider",
     ):
         assert field in data
     assert CarbonReceipt.model_validate_json(receipt.model_dump_json()) == receipt

@@ -89,7 +89,12 @@ async def test_wait_with_replanning_follows_the_refreshed_forecast(clock: FakeCl
     provider.series = hourly([400, 400, 20, 300, 100, 100, 300, 400, 400, 400])
     moves = []
     final = await wait_for_window(
-        provider, plan, rules, replan_interval=timedelta(minutes=30), clock=clock, sleep=clock.sleep,
+        provider,
+        plan,
+        rules,
+        replan_interval=timedelta(minutes=30),
+        clock=clock,
+        sleep=clock.sleep,
         on_replan=moves.append,
     )
     assert final.start == T0 + timedelta(hours=2) == clock.now()
@@ -101,15 +106,21 @@ async def test_provider_failure_while_waiting_keeps_the_plan(clock: FakeClock):
     rules = SchedulingRules()
     plan = await plan_job(provider, JobSpec.create("1h", "6h"), rules, clock)
     provider.fail = True
-    final = await wait_for_window(provider, plan, rules, replan_interval=timedelta(minutes=30), clock=clock, sleep=clock.sleep)
+    final = await wait_for_window(
+        provider, plan, rules, replan_interval=timedelta(minutes=30), clock=clock, sleep=clock.sleep
+    )
     assert final == plan and clock.now() == plan.start
 
 
-@pytest.mark.parametrize("mode, start", [("run_now", T0), ("wait_until_deadline", T0 + timedelta(hours=6))])
+@pytest.mark.parametrize(
+    "mode, start", [("run_now", T0), ("wait_until_deadline", T0 + timedelta(hours=6))]
+)
 async def test_provider_failure_while_planning_follows_on_provider_error(clock, mode, start):
     provider = ScriptedProvider(hourly(CURVE))
     provider.fail = True
-    plan = await plan_job(provider, JobSpec.create("1h", "6h"), SchedulingRules(on_provider_error=mode), clock)
+    plan = await plan_job(
+        provider, JobSpec.create("1h", "6h"), SchedulingRules(on_provider_error=mode), clock
+    )
     assert plan.start == start and "scripted outage" in plan.reason
 
 
@@ -117,7 +128,9 @@ async def test_provider_failure_with_fail_raises(clock):
     provider = ScriptedProvider(hourly(CURVE))
     provider.fail = True
     with pytest.raises(ProviderUnavailableError):
-        await plan_job(provider, JobSpec.create("1h", "6h"), SchedulingRules(on_provider_error="fail"), clock)
+        await plan_job(
+            provider, JobSpec.create("1h", "6h"), SchedulingRules(on_provider_error="fail"), clock
+        )
 
 
 async def test_settle_falls_back_to_the_forecast_and_says_so(clock):
@@ -139,5 +152,7 @@ async def test_clock_step_backwards_does_not_fire_early(clock: FakeClock):
             stepped.append(True)
             clock.current -= timedelta(minutes=30)  # NTP steps the clock back
 
-    final = await wait_for_window(provider, plan, SchedulingRules(), clock=clock, sleep=sleep_with_ntp_step)
+    final = await wait_for_window(
+        provider, plan, SchedulingRules(), clock=clock, sleep=sleep_with_ntp_step
+    )
     assert clock.now() >= final.start

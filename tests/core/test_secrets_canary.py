@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+
 from cleanshift_core import CarbonReceipt, ProviderSpec, build_provider
 from cleanshift_core.cli import run
 
@@ -26,15 +27,34 @@ def test_canary_never_leaves_the_spec(tmp_path, capfd, caplog):
     with FaultyGridServer(T0, lambda t: 300.0) as api:
         api.mode = "echo"  # answers with the request headers: the key is in them
         provider = [
-            "--provider", "electricitymaps", "--region", "DE", "--api-key", CANARY,
-            "-o", f"base_url={api.url}",
+            "--provider",
+            "electricitymaps",
+            "--region",
+            "DE",
+            "--api-key",
+            CANARY,
+            "-o",
+            f"base_url={api.url}",
         ]
-        planned = run(["schedule", *provider, "--json", "--duration", "1h", "--on-provider-error", "run_now"])
+        planned = run(
+            ["schedule", *provider, "--json", "--duration", "1h", "--on-provider-error", "run_now"]
+        )
         waited = run(
             [
-                "wait", *provider, "--duration", "1s", "--max-delay", "2s",
-                "--on-provider-error", "wait_until_deadline", "--receipt", str(receipt_file),
-                "--", sys.executable, "-c", "print('job ran')",
+                "wait",
+                *provider,
+                "--duration",
+                "1s",
+                "--max-delay",
+                "2s",
+                "--on-provider-error",
+                "wait_until_deadline",
+                "--receipt",
+                str(receipt_file),
+                "--",
+                sys.executable,
+                "-c",
+                "print('job ran')",
             ]
         )
         bad = run(["schedule", "--provider", f'{{"kind": "x", "api_key": "{CANARY}"}}'])

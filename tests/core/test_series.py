@@ -15,7 +15,9 @@ H = timedelta(hours=1)
 
 
 def build(points, **kw):
-    return IntensitySeries.from_points(points, signal="average/lifecycle", provider="t", region="r", **kw)
+    return IntensitySeries.from_points(
+        points, signal="average/lifecycle", provider="t", region="r", **kw
+    )
 
 
 @pytest.mark.parametrize(

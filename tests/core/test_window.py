@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
-from cleanshift_core import ConfigurationError, JobSkipped, MockProvider, carbon_window, find_cleanest_window
+from cleanshift_core import (
+    ConfigurationError,
+    JobSkipped,
+    MockProvider,
+    carbon_window,
+    find_cleanest_window,
+)
 
 
 def fast_mock(hour: float = 15, speedup: float = 3600.0) -> MockProvider:
@@ -19,7 +25,10 @@ def fast_mock(hour: float = 15, speedup: float = 3600.0) -> MockProvider:
 
 def test_find_cleanest_window_is_the_trough():
     start = find_cleanest_window(MockProvider(), duration_hours=2, max_delay_hours=24)
-    assert start.tzinfo is not None and start.hour in (2, 3)  # 02:00–04:00 straddles the 03:00 trough
+    assert start.tzinfo is not None and start.hour in (
+        2,
+        3,
+    )  # 02:00–04:00 straddles the 03:00 trough
 
 
 def test_context_manager_waits_for_the_window_and_leaves_a_receipt():
@@ -68,15 +77,26 @@ async def test_async_decorator_and_async_context_manager_do_not_block_the_loop()
 
 
 def test_threshold_seed_spelling_and_now_or_never():
-    window = carbon_window(provider=fast_mock(hour=15), duration="1s", max_delay="12s",
-                           policy="threshold", max_intensity_gco2_per_kwh=200)
+    window = carbon_window(
+        provider=fast_mock(hour=15),
+        duration="1s",
+        max_delay="12s",
+        policy="threshold",
+        max_intensity_gco2_per_kwh=200,
+    )
     with window:
         pass
     assert window.plan.expected_intensity == pytest.approx(200, abs=1)
-    with pytest.raises(JobSkipped):
-        with carbon_window(provider=fast_mock(hour=15), duration="1s", policy="now_or_never",
-                           max_intensity_gco2_per_kwh=200):
-            pytest.fail("must not run")
+    with (
+        pytest.raises(JobSkipped),
+        carbon_window(
+            provider=fast_mock(hour=15),
+            duration="1s",
+            policy="now_or_never",
+            max_intensity_gco2_per_kwh=200,
+        ),
+    ):
+        pytest.fail("must not run")
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGSTOP/SIGCONT")
@@ -85,8 +105,14 @@ def test_halt_if_dirty_pauses_the_child_not_the_caller():
     # i.e. from ~0.9 s to ~4.1 s after the start: the job must be frozen in between.
     provider = fast_mock(hour=10, speedup=7200.0)
 
-    @carbon_window(provider=provider, duration="3s", max_delay="0s", policy="halt_if_dirty",
-                   max_intensity_gco2_per_kwh=400, poll_interval_seconds=0.1)
+    @carbon_window(
+        provider=provider,
+        duration="3s",
+        max_delay="0s",
+        policy="halt_if_dirty",
+        max_intensity_gco2_per_kwh=400,
+        poll_interval_seconds=0.1,
+    )
     def work(seconds):
         deadline = time.process_time() + seconds  # CPU time does not advance while stopped
         while time.process_time() < deadline:

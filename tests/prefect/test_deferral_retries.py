@@ -12,8 +12,8 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 
 from cleanshift_core import JobSpec, SchedulingRules, plan_job
-from cleanshift_core.providers import MockProvider
 from cleanshift_core.cli import FixedClock
+from cleanshift_core.providers import MockProvider
 from cleanshift_prefect import deferral
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)

@@ -80,8 +80,19 @@ def runner(request, prefect_server, tmp_path):
         pool = f"carbon-pool-{uuid.uuid4().hex[:8]}"
         name = "served-carbon/worker"
         asyncio.run(_deploy_to_process_pool(pool, "worker"))
-        command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
-                   "--type", "process", "--name", pool]
+        command = [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            pool,
+            "--type",
+            "process",
+            "--name",
+            pool,
+        ]
     log = (tmp_path / "runner.log").open("wb")
     proc = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

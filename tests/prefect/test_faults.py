@@ -27,14 +27,21 @@ def api():
 
 
 def ukci(api) -> dict:
-    return {"kind": "ukci", "base_url": api.url, "timeout": 2, "retry": {"attempts": 2, "jitter": 0}}
+    return {
+        "kind": "ukci",
+        "base_url": api.url,
+        "timeout": 2,
+        "retry": {"attempts": 2, "jitter": 0},
+    }
 
 
 async def test_rate_limited_and_garbage_answers_follow_on_provider_error(api):
     api.mode, api.retry_after = "rate_limited", "600"  # longer than the policy's max_retry_after
 
     @task(name="limited")
-    @carbon_window(ukci(api), duration="1m", max_delay="3s", on_provider_error="wait_until_deadline")
+    @carbon_window(
+        ukci(api), duration="1m", max_delay="3s", on_provider_error="wait_until_deadline"
+    )
     async def limited() -> datetime:
         return datetime.now(timezone.utc)
 
@@ -69,7 +76,9 @@ async def test_rate_limited_and_garbage_answers_follow_on_provider_error(api):
     with pytest.raises(RateLimitedError, match="600"):
         await failed.result()
     # Retry-After beyond what the policy may sleep: refused at once, never retried.
-    assert [mode for mode, _ in api.requests].count("rate_limited") == 1 + 1 + 1  # plan, history, fail
+    assert [mode for mode, _ in api.requests].count(
+        "rate_limited"
+    ) == 1 + 1 + 1  # plan, history, fail
 
     artifacts = await artifacts_of(state.state_details.flow_run_id)
     limited_rows = table_rows(artifacts["limited-carbon-receipt"])

@@ -18,19 +18,49 @@ scalars = st.one_of(
     st.floats(),
     st.text(max_size=15),
     st.timedeltas(),
-    st.sampled_from(["2h", "0s", "-5m", "1e400", "nan", "PT1H", "01:00:00", "min_carbon",
-                     "threshold", "run_now", "fail", "mock", "mock:speedup=0",
-                     "cleanshift-grid-intensity/", "cleanshift-grid-intensity/x"]),
+    st.sampled_from(
+        [
+            "2h",
+            "0s",
+            "-5m",
+            "1e400",
+            "nan",
+            "PT1H",
+            "01:00:00",
+            "min_carbon",
+            "threshold",
+            "run_now",
+            "fail",
+            "mock",
+            "mock:speedup=0",
+            "cleanshift-grid-intensity/",
+            "cleanshift-grid-intensity/x",
+        ]
+    ),
 )
 providers = st.one_of(
     scalars,
-    st.dictionaries(st.sampled_from(["kind", "region", "speedup", "api_key", "path", "colour"]),
-                    scalars, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["kind", "region", "speedup", "api_key", "path", "colour"]),
+        scalars,
+        max_size=3,
+    ),
     st.lists(st.sampled_from(["mock", "nosuch", {"kind": "mock"}]), max_size=3),
 )
-finish = st.one_of(st.none(), st.datetimes(), st.datetimes(timezones=st.just(timezone.utc)), scalars)
-ARGS = ["duration", "max_delay", "policy", "max_intensity", "min_savings_pct",
-        "on_provider_error", "power_kw", "replan_interval", "min_deferral"]
+finish = st.one_of(
+    st.none(), st.datetimes(), st.datetimes(timezones=st.just(timezone.utc)), scalars
+)
+ARGS = [
+    "duration",
+    "max_delay",
+    "policy",
+    "max_intensity",
+    "min_savings_pct",
+    "on_provider_error",
+    "power_kw",
+    "replan_interval",
+    "min_deferral",
+]
 
 
 @settings(max_examples=60, deadline=None)
@@ -41,6 +71,7 @@ def test_decorator_arguments_accept_or_refuse_cleanly(provider, finish_by, kwarg
     except CleanshiftError as exc:
         assert str(exc) and "\n" not in str(exc), str(exc)
         return
+
     async def job() -> None: ...
 
     assert callable(decorate(job))

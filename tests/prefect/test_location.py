@@ -38,9 +38,9 @@ async def test_the_cleaner_location_is_chosen_and_recorded():
     assert ran >= trough  # waited for the chosen location's window
     assert current_location() is None  # only inside the decorated call
 
-    receipt = table_rows((await artifacts_of(state.state_details.flow_run_id))[
-        "train-where-clean-carbon-receipt"
-    ])
+    receipt = table_rows(
+        (await artifacts_of(state.state_details.flow_run_id))["train-where-clean-carbon-receipt"]
+    )
     assert receipt["location"] == "eu-north-1" and receipt["region"] == "C"
     assert "beats 'eu-west-1'" in receipt["reason"]
 

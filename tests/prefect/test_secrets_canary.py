@@ -33,15 +33,21 @@ async def test_canary_never_reaches_logs_artifacts_states_or_the_block(caplog, c
     with FaultyGridServer(now - timedelta(hours=2), lambda t: 250.0) as api:
         api.mode = "echo"
         block = GridIntensityCredentials(
-            kind="electricitymaps", region="DE", api_key=CANARY, base_url=api.url,
+            kind="electricitymaps",
+            region="DE",
+            api_key=CANARY,
+            base_url=api.url,
             options={"retry": {"attempts": 1}},
         )
         await block.save("canary", overwrite=True)
 
         @flow(name="canary-flow")
         @carbon_window(
-            f"{BLOCK_TYPE_SLUG}/canary", duration="1s", max_delay="2s",
-            on_provider_error="wait_until_deadline", power_kw=1.0,
+            f"{BLOCK_TYPE_SLUG}/canary",
+            duration="1s",
+            max_delay="2s",
+            on_provider_error="wait_until_deadline",
+            power_kw=1.0,
         )
         async def canary_flow() -> str:
             print("work ran")
@@ -65,7 +71,9 @@ async def test_canary_never_reaches_logs_artifacts_states_or_the_block(caplog, c
             await asyncio.sleep(0.5)
         run = await client.read_flow_run(flow_run_id)
         stored = await client.read_block_document_by_name(
-            "canary", BLOCK_TYPE_SLUG, include_secrets=False  # what the UI and API show
+            "canary",
+            BLOCK_TYPE_SLUG,
+            include_secrets=False,  # what the UI and API show
         )
     out, err = capfd.readouterr()
 

@@ -36,9 +36,9 @@ __all__ = [
     "UKCarbonIntensityProvider",
     "WattTimeProvider",
     "build_provider",
+    "provider_deadline",
     "provider_kinds",
     "read_series_file",
     "register_provider",
-    "provider_deadline",
     "shared_provider",
 ]

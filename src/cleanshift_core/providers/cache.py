@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, Hashable
+from typing import Any
 
 from ..series import IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock, from_epoch, to_epoch
@@ -23,7 +24,12 @@ DEFAULT_TTL = timedelta(minutes=5)
 class CachedProvider(GridIntensityProvider):
     """Wraps ``inner``; results live for ``ttl`` (the provider's refresh interval)."""
 
-    def __init__(self, inner: GridIntensityProvider, ttl: timedelta = DEFAULT_TTL, clock: Clock = SYSTEM_CLOCK):
+    def __init__(
+        self,
+        inner: GridIntensityProvider,
+        ttl: timedelta = DEFAULT_TTL,
+        clock: Clock = SYSTEM_CLOCK,
+    ):
         if ttl <= timedelta(0):
             raise ValueError(f"cache ttl must be positive, got {ttl}")
         self.inner = inner
@@ -54,7 +60,9 @@ class CachedProvider(GridIntensityProvider):
     async def forecast(self, start: datetime, end: datetime) -> IntensitySeries:
         bucket = self._bucket()
         if to_epoch(start) < bucket:
-            return await self._once(("forecast", start, end), lambda: self.inner.forecast(start, end))
+            return await self._once(
+                ("forecast", start, end), lambda: self.inner.forecast(start, end)
+            )
         head = from_epoch(bucket)
         # ttl + horizon: a caller late in the bucket still sees a full horizon ahead of it.
         tail = head + self.ttl + self.forecast_horizon

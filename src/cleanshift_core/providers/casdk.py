@@ -12,8 +12,9 @@ an array, and errors are RFC 7807 problem details (``title``/``detail``).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import httpx
 

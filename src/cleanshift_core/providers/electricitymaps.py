@@ -14,8 +14,9 @@ and receipts show it was not a real forecast).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import httpx
 from pydantic import SecretStr

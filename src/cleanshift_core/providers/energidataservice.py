@@ -12,8 +12,9 @@ by ``Minutes5UTC``, so a daylight-saving misreading can never shift the data.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import BadDataError, ConfigurationError
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind

@@ -13,9 +13,10 @@ would be wrong.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import BadSeriesError, ConfigurationError, ProviderError, ProviderUnavailableError
 from ..series import IntensityPoint, IntensitySeries, SignalKind

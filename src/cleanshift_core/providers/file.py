@@ -12,9 +12,10 @@ import csv
 import json
 import logging
 import math
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import BadSeriesError, ConfigurationError
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
@@ -24,7 +25,14 @@ from .base import GridIntensityProvider
 log = logging.getLogger(__name__)
 
 _TIME_KEYS = ("time", "timestamp", "start", "datetime", "from", "point_time")
-_VALUE_KEYS = ("carbon intensity", "carbon_intensity", "intensity", "value", "rating", "gco2_per_kwh")
+_VALUE_KEYS = (
+    "carbon intensity",
+    "carbon_intensity",
+    "intensity",
+    "value",
+    "rating",
+    "gco2_per_kwh",
+)
 _DURATION_KEYS = ("duration", "duration_minutes")
 
 
@@ -53,7 +61,11 @@ def read_series_file(
         raise BadSeriesError(
             f"{file.name} is not UTF-8 text (byte {exc.start}); save it as a UTF-8 CSV or JSON file"
         ) from None
-    rows = _json_rows(text, file) if file.suffix.lower() == ".json" else list(csv.DictReader(text.splitlines()))
+    rows = (
+        _json_rows(text, file)
+        if file.suffix.lower() == ".json"
+        else list(csv.DictReader(text.splitlines()))
+    )
     if not rows:
         raise BadSeriesError(f"{file.name} holds no intensity points")
     starts: list[datetime] = []
@@ -92,7 +104,9 @@ def _json_rows(text: str, file: Path) -> list[dict[str, Any]]:
         lists = [v for v in data.values() if isinstance(v, list)]
         data = lists[0] if len(lists) == 1 else None
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise BadSeriesError(f"{file.name}: expected a list of objects (or one object holding such a list)")
+        raise BadSeriesError(
+            f"{file.name}: expected a list of objects (or one object holding such a list)"
+        )
     return data
 
 
@@ -181,7 +195,9 @@ class FileProvider(GridIntensityProvider):
                 today = to_epoch(start_at) - to_epoch(start_at) % 86400.0
                 series = series.shifted(today - first_day)
             else:
-                series = series.shifted(to_epoch(start_at) - first, speedup=float(speedup), anchor=to_epoch(start_at))
+                series = series.shifted(
+                    to_epoch(start_at) - first, speedup=float(speedup), anchor=to_epoch(start_at)
+                )
         self._series = series
 
     @property

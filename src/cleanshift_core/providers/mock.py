@@ -15,7 +15,6 @@ from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import EPOCH, SYSTEM_CLOCK, Clock, ensure_utc, from_epoch, parse_duration, to_epoch
 from .base import GridIntensityProvider
 
-
 #: Shortest real length of one curve point, and most points one call may build: a typo in
 #: speedup or resolution must fail with a message, not build billions of points.
 MIN_POINT_SECONDS = 0.1
@@ -49,7 +48,10 @@ class MockProvider(GridIntensityProvider):
         anchor_hour: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        base_intensity, amplitude = _number(base_intensity, "base_intensity"), _number(amplitude, "amplitude")
+        base_intensity, amplitude = (
+            _number(base_intensity, "base_intensity"),
+            _number(amplitude, "amplitude"),
+        )
         if not (0 <= amplitude <= base_intensity):
             raise ConfigurationError(
                 f"mock amplitude={amplitude} must be between 0 and base_intensity={base_intensity} "
@@ -111,7 +113,9 @@ class MockProvider(GridIntensityProvider):
         now = self.clock.now()
         step = self.resolution.total_seconds() / self.speedup
         start = self._point_start(to_epoch(now), step)
-        return IntensityPoint(from_epoch(start), timedelta(seconds=step), self.intensity_at(from_epoch(start)))
+        return IntensityPoint(
+            from_epoch(start), timedelta(seconds=step), self.intensity_at(from_epoch(start))
+        )
 
     async def forecast(self, start: datetime, end: datetime) -> IntensitySeries:
         return self._series(start, end, Basis.FORECAST)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -60,7 +61,9 @@ class ProviderSpec:
             options = dict(value)
             kind = options.pop("kind", None)
             if not kind:
-                raise ConfigurationError(f"provider spec needs a 'kind' (one of {', '.join(provider_kinds())})")
+                raise ConfigurationError(
+                    f"provider spec needs a 'kind' (one of {', '.join(provider_kinds())})"
+                )
             return cls(str(kind), options)
         if isinstance(value, str):
             text = value.strip()
@@ -68,7 +71,9 @@ class ProviderSpec:
                 try:
                     return cls.parse(json.loads(text))
                 except json.JSONDecodeError as exc:
-                    raise ConfigurationError(f"provider spec is not valid JSON: {exc.msg}") from None
+                    raise ConfigurationError(
+                        f"provider spec is not valid JSON: {exc.msg}"
+                    ) from None
             kind, _, rest = text.partition(":")
             options: dict[str, Any] = {}
             for part in filter(None, (p.strip() for p in rest.split(","))):

@@ -12,8 +12,9 @@ retrospective estimate, so it keeps ``basis="forecast"`` and receipts say so.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import httpx
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import math
 import weakref
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import httpx
 from pydantic import SecretStr

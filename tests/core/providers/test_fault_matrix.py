@@ -17,9 +17,10 @@ zeros          BadDataError ("only zero" / "outage")   no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -117,7 +118,7 @@ CASES = [
         lambda **kw: CarbonAwareSDKProvider(region="westus", **kw),
         r"/emissions/forecasts/current$",
         lambda: sample("casdk_emissions_forecasts_current.json"),
-        lambda: [],
+        list,
         _casdk_zeros,
     ),
     Case(

@@ -125,11 +125,10 @@ async def test_budget_caps_total_waiting(clock):
 
 async def test_nested_deadline_only_tightens():
     outer = NOW + timedelta(seconds=10)
-    with provider_deadline(outer):
-        with provider_deadline(NOW + timedelta(seconds=99)):
-            from cleanshift_core.providers.transport import _DEADLINE
+    with provider_deadline(outer), provider_deadline(NOW + timedelta(seconds=99)):
+        from cleanshift_core.providers.transport import _DEADLINE
 
-            assert _DEADLINE.get() == outer
+        assert _DEADLINE.get() == outer
 
 
 @pytest.mark.parametrize(
