@@ -23,6 +23,7 @@ from .errors import (
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
+    StaleDataError,
     UnknownRegionError,
 )
 from .job import JobSpec
@@ -77,6 +78,7 @@ __all__ = [
     "RateLimitedError",
     "SchedulingRules",
     "SignalKind",
+    "StaleDataError",
     "UnknownRegionError",
     "build_provider",
     "build_receipt",

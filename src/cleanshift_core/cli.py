@@ -5,8 +5,10 @@ A thin front door onto the core, like the Airflow and Prefect adapters: flags be
 :class:`~cleanshift_core.policies.SchedulingRules`, and the core plans, waits and settles.
 
 Exit codes: 0 success; 1 "the grid said no" (``check`` above the limit, a ``now_or_never``
-skip); 2 bad input or no usable data, always as one line on stderr, never a traceback; 130
-cancelled with Ctrl-C. ``wait`` passes the command's own exit code through.
+skip); 2 bad input or no usable data, always as one line on stderr, never a traceback; 3
+``check`` has no fresh reading to judge (stale, missing, or the provider is down): unknown is
+not clean, so a gate fails closed; 130 cancelled with Ctrl-C. ``wait`` passes the command's own
+exit code through.
 
 Built on typer (type-hinted click: parsing, help and ``--`` handling for free), rich (tables and
 the waiting progress display) and plotext (a terminal chart with no GUI backend).
@@ -34,7 +36,15 @@ from rich.table import Table
 from rich.text import Text
 
 from .backtest import ForecastModel, JobPattern, backtest, policy_rule, run_immediately
-from .errors import CleanshiftError, ConfigurationError, JobSkipped
+from .errors import (
+    BadDataError,
+    BadSeriesError,
+    CleanshiftError,
+    ConfigurationError,
+    JobSkipped,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
 from .halting import HaltController, require_posix
 from .job import JobSpec
 from .plan import Plan
@@ -425,6 +435,10 @@ def _chart(plan: Plan, width: int, height: int, color: bool) -> str:
 
 
 # ---------------------------------------------------------------------------- check
+#: ``check``'s exit code when no fresh reading can be had: a gate must fail closed.
+EXIT_UNKNOWN = 3
+
+
 @app.command()
 def check(
     max_intensity: Annotated[
@@ -446,7 +460,7 @@ def check(
     option: OptionOpt = None,
     now: NowOpt = None,
 ) -> None:
-    """Exit 0 if the grid is at or under --max-intensity now, 1 if above (cron, CI, init containers)."""
+    """Exit 0 if the grid is at or under --max-intensity now, 1 if above, 3 if unknown (cron, CI, init containers)."""
     if not (math.isfinite(max_intensity) and max_intensity > 0):
         raise ConfigurationError(
             f"--max-intensity must be a positive number, got {max_intensity:g}"
@@ -456,7 +470,15 @@ def check(
     source = _provider(
         provider, region, api_key, zone, username, password, path, replay, speedup, option
     )
-    value, what = _run(_intensity_now(source, clock, span), source)
+    try:
+        value, what = _run(_intensity_now(source, clock, span), source)
+    except (BadDataError, BadSeriesError, ProviderUnavailableError, RateLimitedError) as exc:
+        _err().print(
+            f"cleanshift: unknown: {exc} (exit {EXIT_UNKNOWN}: unknown is not clean)",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_UNKNOWN) from None
     ok = value <= max_intensity
     verdict = "clean" if ok else "dirty"
     sign = "≤" if ok else ">"
@@ -477,7 +499,7 @@ async def _intensity_now(
     series = await source.forecast(now, now + span)
     mean, covered = series.mean_over([(now, now + span)])
     if mean is None or covered < 1.0 - 1e-9:
-        raise ConfigurationError(
+        raise BadSeriesError(
             f"{source.name} has no data for all of {now.isoformat()} + {format_duration(span)}; "
             "shorten --duration or use another provider"
         )

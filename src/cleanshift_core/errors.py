@@ -49,3 +49,7 @@ class ProviderUnavailableError(ProviderError):
 
 class BadDataError(ProviderError):
     """The provider answered, but with data that cannot be trusted (zeros, nulls, garbage)."""
+
+
+class StaleDataError(BadDataError):
+    """The provider answered with a reading or forecast too old to act on (a stalled feed)."""

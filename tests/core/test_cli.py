@@ -336,12 +336,14 @@ def test_check_on_the_live_clock_reads_the_current_intensity(capsys):
     assert cli(capsys, "check", "--max-intensity", "100")[0] == 1
 
 
-def test_check_without_data_is_an_error_not_a_pass(capsys, tmp_path):
+def test_check_without_data_fails_closed_with_its_own_exit_code(capsys, tmp_path):
     f = write_csv(tmp_path / "old.csv", [100, 200, 300], datetime(2020, 1, 1))
-    assert_one_line_error(
-        *cli(capsys, "check", "--max-intensity", "500", "--provider", "file", "--path", str(f)),
-        "old.csv",
+    code, out, err = cli(
+        capsys, "check", "--max-intensity", "500", "--provider", "file", "--path", str(f)
     )
+    assert code == 3 and out == "" and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("cleanshift: unknown: ") and "old.csv" in line
 
 
 # ---------------------------------------------------------------------------- backtest

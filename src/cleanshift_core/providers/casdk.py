@@ -41,6 +41,8 @@ class CarbonAwareSDKProvider(HttpProvider):
         signal: what the SDK's data source reports (``marginal``, ``average/lifecycle``,
             ``average/direct``).
         timeout, retry: see :class:`~.transport.HttpProvider`.
+        max_current_age: refuse ``current()`` readings that ended longer ago than this
+            (default: 3 × the source's resolution, at least 30 minutes).
     """
 
     kind = "casdk"
@@ -54,6 +56,7 @@ class CarbonAwareSDKProvider(HttpProvider):
         timeout: float = 30.0,
         retry: RetryPolicy | Mapping[str, Any] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        max_current_age: timedelta | str | float | None = None,
     ) -> None:
         if not base_url:
             raise ConfigurationError(
@@ -67,7 +70,13 @@ class CarbonAwareSDKProvider(HttpProvider):
             raise ConfigurationError(
                 f"casdk signal must be one of {', '.join(k.value for k in SignalKind)}, got {signal!r}"
             ) from None
-        super().__init__(base_url=base_url, timeout=timeout, retry=retry, clock=clock)
+        super().__init__(
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            clock=clock,
+            max_current_age=max_current_age,
+        )
         self._region = str(region)
 
     @property
@@ -90,7 +99,7 @@ class CarbonAwareSDKProvider(HttpProvider):
             )
         return None
 
-    async def current(self) -> IntensityPoint:
+    async def _current(self) -> IntensityPoint:
         now = self.clock.now()
         series = await self._emissions(
             "/emissions/bylocations", now - timedelta(hours=1), now, "latest intensity"
@@ -206,6 +215,7 @@ class CarbonAwareSDKProvider(HttpProvider):
             max_age=self.max_forecast_age,
             generated_at=parse_time(generated, "generatedAt", self.kind) if generated else None,
             what="forecast",
+            forecast=True,
         )
 
 

@@ -60,6 +60,8 @@ class ElectricityMapsProvider(HttpProvider):
         history_forecast: without forecast access, plan on the last day's measurements
             moved a day ahead instead of failing.
         base_url, timeout, retry: see :class:`~.transport.HttpProvider`.
+        max_current_age: refuse ``current()`` readings that ended longer ago than this
+            (default: 3 × the source's resolution, at least 30 minutes).
     """
 
     kind = "electricitymaps"
@@ -78,6 +80,7 @@ class ElectricityMapsProvider(HttpProvider):
         timeout: float = 10.0,
         retry: RetryPolicy | Mapping[str, Any] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        max_current_age: timedelta | str | float | None = None,
     ) -> None:
         self._api_key = as_secret(api_key, "electricitymaps api_key")
         if not self._api_key or not self._api_key.get_secret_value():
@@ -90,6 +93,7 @@ class ElectricityMapsProvider(HttpProvider):
             timeout=timeout,
             retry=retry,
             clock=clock,
+            max_current_age=max_current_age,
             credentials_hint="api_key (Electricity Maps token)",
             secrets=[self._api_key],
         )
@@ -172,7 +176,7 @@ class ElectricityMapsProvider(HttpProvider):
         if self.coordinates and isinstance(body, Mapping) and isinstance(body.get("zone"), str):
             self._zone = body["zone"]
 
-    async def current(self) -> IntensityPoint:
+    async def _current(self) -> IntensityPoint:
         async with self._http.session() as http:
             body = await http.get_json(
                 "/v3/carbon-intensity/latest", params=self._params(), headers=self._headers()
@@ -224,6 +228,7 @@ class ElectricityMapsProvider(HttpProvider):
             max_age=self.max_forecast_age,
             generated_at=parse_time(updated, "updatedAt", self.kind) if updated else None,
             what="forecast",
+            forecast=True,
         )
 
     async def history(self, start: datetime, end: datetime) -> IntensitySeries:
@@ -251,16 +256,29 @@ class ElectricityMapsProvider(HttpProvider):
         ).between(start, end)
 
     async def _lacks_forecast_access(self, http: Session) -> bool:
-        """True when /v3/zones says this token may not read the zone's forecast."""
-        if not self._zone:
-            return False
+        """True when the token is good but its plan may not read the forecast.
+
+        ``/v3/zones`` answers with the token's ``access`` list per zone on current plans; many
+        recorded answers (older plans, coordinate lookups) carry no such list. Then a token that
+        ``/latest`` accepts proves the refusal was about the forecast, not the credentials.
+        """
         try:
             zones = await http.get_json("/v3/zones", headers=self._headers())
         except ProviderError:
-            return False
-        zone = zones.get(self._zone) if isinstance(zones, Mapping) else None
+            zones = None
+        zone = zones.get(self._zone) if isinstance(zones, Mapping) and self._zone else None
         access = zone.get("access") if isinstance(zone, Mapping) else None
-        return isinstance(access, list) and FORECAST_ACCESS not in access
+        if isinstance(access, list):
+            return FORECAST_ACCESS not in access
+        try:
+            self._learn_zone(
+                await http.get_json(
+                    "/v3/carbon-intensity/latest", params=self._params(), headers=self._headers()
+                )
+            )
+        except ProviderError:
+            return False
+        return True
 
     async def _persistence_forecast(self, http: Session) -> IntensitySeries:
         """Yesterday's measured 24 hours, one day later: a baseline forecast, labelled as such."""
@@ -284,6 +302,7 @@ class ElectricityMapsProvider(HttpProvider):
             now=now,
             resolution=HOUR,
             what="history-based forecast",
+            forecast=True,
         )
 
     def _raw(self, rows: list[Any]) -> list[RawPoint]:

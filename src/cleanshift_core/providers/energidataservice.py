@@ -41,6 +41,8 @@ class EnergiDataServiceProvider(HttpProvider):
     Args:
         region: ``"DK1"`` (West Denmark) or ``"DK2"`` (East Denmark).
         base_url, timeout, retry: see :class:`~.transport.HttpProvider`.
+        max_current_age: refuse ``current()`` readings that ended longer ago than this
+            (default: 3 × the source's resolution, at least 30 minutes).
     """
 
     kind = "energidataservice"
@@ -54,11 +56,18 @@ class EnergiDataServiceProvider(HttpProvider):
         timeout: float = 15.0,
         retry: RetryPolicy | Mapping[str, Any] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        max_current_age: timedelta | str | float | None = None,
     ) -> None:
         area = str(region).upper()
         if area not in AREAS:
             raise ConfigurationError(f"energidataservice region must be DK1 or DK2, got {region!r}")
-        super().__init__(base_url=base_url, timeout=timeout, retry=retry, clock=clock)
+        super().__init__(
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            clock=clock,
+            max_current_age=max_current_age,
+        )
         self._region = area
 
     @property
@@ -69,7 +78,7 @@ class EnergiDataServiceProvider(HttpProvider):
     def signal(self) -> SignalKind:
         return SignalKind.AVERAGE_DIRECT
 
-    async def current(self) -> IntensityPoint:
+    async def _current(self) -> IntensityPoint:
         now = self.clock.now()
         series = await self._dataset(
             "CO2Emis", now - timedelta(hours=1), now, Basis.MEASURED, "latest intensity"
@@ -123,4 +132,5 @@ class EnergiDataServiceProvider(HttpProvider):
             resolution=FIVE_MINUTES,
             max_age=self.max_forecast_age,
             what=what,
+            forecast=basis is Basis.FORECAST,
         )

@@ -4,6 +4,11 @@ The Carbon Aware SDK's "static JSON" data source, generalised: bring your own se
 measured year, a vendor export) and plan or backtest against it with no network. Replay maps
 the file onto today so it behaves like a live forecast; ``speedup`` compresses it so a demo's
 hours pass in seconds.
+
+The SDK's own data files read as they are: ``{"Emissions": [{"Location", "Time", "Rating",
+"Duration"}]}`` with .NET ``hh:mm`` or ``hh:mm:ss`` durations, many locations interleaved in
+one file — ``location`` picks one, and a file of several locations without it is refused with
+their names rather than read as one garbled series.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import csv
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,7 +39,9 @@ _VALUE_KEYS = (
     "rating",
     "gco2_per_kwh",
 )
-_DURATION_KEYS = ("duration", "duration_minutes")
+_LOCATION_KEY = "location"
+#: .NET TimeSpan's short form, as in the Carbon Aware SDK's data files ("01:00" = one hour).
+_HH_MM = re.compile(r"(\d+):(\d\d)")
 
 
 def read_series_file(
@@ -43,12 +51,14 @@ def read_series_file(
     signal: SignalKind | str = SignalKind.AVERAGE_LIFECYCLE,
     basis: Basis | str = Basis.MEASURED,
     repair: bool = False,
+    location: str | None = None,
 ) -> IntensitySeries:
     """Parse a CSV (header row) or JSON file of intensity points into a series.
 
     Recognised columns/keys (case-insensitive): a time (``Time``, ``timestamp``, ``start``,
-    ...), a value in gCO2eq/kWh (``Carbon Intensity``, ``value``, ``rating``, ...) and an
-    optional ``duration`` ("00:05:00", "5m", or ``duration_minutes``). Without a duration a
+    ...), a value in gCO2eq/kWh (``Carbon Intensity``, ``value``, ``rating``, ...), an
+    optional ``duration`` ("01:00", "00:05:00", "5m", or ``duration_minutes``) and an optional
+    ``location``: rows of other locations than ``location`` are skipped. Without a duration a
     point lasts until the next one, and the last point as long as the one before it. Naive
     timestamps are read as UTC (the convention of grid exports such as ENTSO-E dumps).
     """
@@ -68,6 +78,7 @@ def read_series_file(
     )
     if not rows:
         raise BadSeriesError(f"{file.name} holds no intensity points")
+    rows = _of_location(rows, location, file)
     starts: list[datetime] = []
     values: list[float] = []
     durations: list[timedelta | None] = []
@@ -110,6 +121,44 @@ def _json_rows(text: str, file: Path) -> list[dict[str, Any]]:
     return data
 
 
+def _of_location(
+    rows: list[dict[str, Any]], location: str | None, file: Path
+) -> list[dict[str, Any]]:
+    """The rows of one location; a file of several needs ``location`` to say which."""
+    tagged = [
+        (
+            next(
+                (str(v).strip() for k, v in r.items() if str(k).strip().lower() == _LOCATION_KEY),
+                None,
+            ),
+            r,
+        )
+        for r in rows
+    ]
+    names = list(dict.fromkeys(name for name, _ in tagged if name))
+    if location is None:
+        if len(names) > 1:
+            shown = ", ".join(names[:12]) + (
+                f", ... ({len(names)} in all)" if len(names) > 12 else ""
+            )
+            raise ConfigurationError(
+                f"{file.name} holds {len(names)} locations ({shown}); choose one with "
+                f"location, e.g. location={names[0]!r}"
+            )
+        return rows
+    if not names:
+        raise ConfigurationError(
+            f"{file.name} has no Location column, so location={location!r} cannot pick rows; drop "
+            "the location option"
+        )
+    chosen = [r for name, r in tagged if name == location]
+    if not chosen:
+        raise ConfigurationError(
+            f"{file.name} has no rows for location {location!r}; it holds {', '.join(names[:12])}"
+        )
+    return chosen
+
+
 def _pick(row: dict[str, Any], keys: Iterable[str], file: Path, n: int, what: str) -> Any:
     for key in keys:
         if key in row and row[key] not in (None, ""):
@@ -122,8 +171,12 @@ def _duration(row: dict[str, Any], file: Path, n: int) -> timedelta | None:
         return timedelta(minutes=float(row["duration_minutes"]))
     if row.get("duration") in (None, ""):
         return None
+    text = str(row["duration"]).strip()
+    short = _HH_MM.fullmatch(text)
+    if short:
+        return timedelta(hours=int(short.group(1)), minutes=int(short.group(2)))
     try:
-        return parse_duration(str(row["duration"]), f"{file.name} row {n} duration")
+        return parse_duration(text, f"{file.name} row {n} duration")
     except ConfigurationError as exc:
         raise BadSeriesError(str(exc)) from None
 
@@ -149,7 +202,9 @@ class FileProvider(GridIntensityProvider):
 
     Args:
         path: CSV or JSON file (see :func:`read_series_file`).
-        region: label recorded in receipts.
+        location: the location to read from a file holding several (the Carbon Aware SDK's
+            data files hold many, e.g. ``"eastus"``).
+        region: label recorded in receipts (default: ``location``, else ``"FILE"``).
         replay: map the file onto the present. With ``speedup == 1`` the file is shifted by
             whole days so that its first day lands on today (times of day are kept); with
             ``speedup > 1`` its first point lands on ``anchor`` and its spacing shrinks
@@ -167,12 +222,13 @@ class FileProvider(GridIntensityProvider):
     def __init__(
         self,
         path: str | Path,
-        region: str = "FILE",
+        region: str | None = None,
         replay: bool = False,
         speedup: float = 1.0,
         anchor: datetime | str | None = None,
         signal: SignalKind | str = SignalKind.AVERAGE_LIFECYCLE,
         repair: bool = False,
+        location: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if not math.isfinite(float(speedup)) or float(speedup) <= 0:
@@ -180,9 +236,15 @@ class FileProvider(GridIntensityProvider):
         if float(speedup) != 1.0 and not replay:
             raise ConfigurationError("file speedup only applies to a replay; pass replay=True")
         self.path = Path(path)
-        self._region = str(region)
+        self._region = str(region if region is not None else location or "FILE")
         self.clock = clock
-        series = read_series_file(path, region=region, signal=signal, repair=repair)
+        series = read_series_file(
+            path,
+            region=self._region,
+            signal=signal,
+            repair=repair,
+            location=None if location is None else str(location),
+        )
         for note in series.repairs:
             log.warning("repaired %s: %s", self.path.name, note)
         if replay:

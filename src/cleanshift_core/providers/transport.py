@@ -20,6 +20,10 @@ One place decides how cleanshift talks to a grid-intensity API, so all providers
   negatives and (where the grid cannot be at zero) zeros become missing points, short holes
   are bridged, unsorted or duplicated points are repaired, long zero runs, long gaps and stale
   forecasts are refused. Every repair is listed on the series and logged once per fetch.
+- **One staleness rule per request kind.** A forecast is stale when it was generated too long
+  ago or ends before now; a ``current()`` reading is stale when it ended longer ago than the
+  provider's ``max_current_age`` (:func:`check_current`); history is never refused for lying in
+  the past, whatever its basis.
 """
 
 from __future__ import annotations
@@ -54,10 +58,11 @@ from ..errors import (
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
+    StaleDataError,
     UnknownRegionError,
 )
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
-from ..timeutil import SYSTEM_CLOCK, Clock, ensure_utc
+from ..timeutil import SYSTEM_CLOCK, Clock, ensure_utc, format_duration, parse_duration
 from .base import GridIntensityProvider
 
 log = logging.getLogger(__name__)
@@ -546,6 +551,7 @@ def build_series(
     max_age: timedelta | None = None,
     resolution: timedelta | None = None,
     what: str = "data",
+    forecast: bool = False,
 ) -> IntensitySeries:
     """Validate an API's points into a series, repairing only what is safe and saying so.
 
@@ -557,8 +563,9 @@ def build_series(
       WattTime outage once served 0.0 for ten hours);
     - a value above :data:`MAX_PLAUSIBLE_G_PER_KWH` means wrong units and is refused;
     - unsorted points are sorted, duplicates keep the last value (providers revise);
-    - a forecast generated more than ``max_age`` ago, or one that ends before ``now``, is stale
-      and refused.
+    - with ``forecast`` (the series answers a forecast request), one generated more than
+      ``max_age`` ago, or one that ends before ``now``, is stale and refused. Only the request
+      decides: NESO's regional history is labelled basis ``forecast`` and is still history.
 
     ``resolution`` is the point length the API documents, used when it cannot be inferred
     from the spacing (a one-point answer).
@@ -631,7 +638,7 @@ def build_series(
     except BadSeriesError as exc:
         raise BadDataError(f"{provider} {what} for {region} is unusable: {exc}") from None
     notes.extend(series.repairs)
-    if basis is Basis.FORECAST:
+    if forecast:
         _refuse_stale(series, provider, region, now, max_age)
     if notes:
         log.warning("%s %s for %s repaired: %s", provider, what, region, "; ".join(notes))
@@ -675,23 +682,80 @@ def _refuse_stale(
         and series.generated_at is not None
         and now - series.generated_at > max_age
     ):
-        raise BadDataError(
+        raise StaleDataError(
             f"{provider} forecast for {region} was generated at {series.generated_at.isoformat()}, "
             f"{now - series.generated_at} ago (limit {max_age}); the provider's forecast looks stalled "
             "— try later or use a fallback source"
         )
     if series.end is not None and series.end <= now:
-        raise BadDataError(
+        raise StaleDataError(
             f"{provider} forecast for {region} ends at {series.end.isoformat()}, before now; it is "
             "stale — try later or use a fallback source"
         )
+
+
+# ---------------------------------------------------------------------------- current readings
+#: A ``current()`` reading may have ended at most this many of its own lengths (the source's
+#: resolution) ago: one late publication is normal, three in a row is a stalled feed.
+CURRENT_AGE_POINTS = 3
+#: ...but never less than this: 5-minute feeds (WattTime, Energi Data Service) publish minutes late.
+MIN_CURRENT_AGE = timedelta(minutes=30)
+
+
+def check_max_current_age(value: timedelta | str | float | None, provider: str) -> timedelta | None:
+    """The ``max_current_age`` option: None (the default rule) or a positive duration."""
+    if value is None:
+        return None
+    age = parse_duration(value, f"{provider} max_current_age")
+    if age <= timedelta(0):
+        raise ConfigurationError(
+            f"{provider} max_current_age must be a positive duration such as '2h', got {value!r}"
+        )
+    return age
+
+
+def check_current(
+    point: IntensityPoint,
+    *,
+    provider: str,
+    region: str,
+    now: datetime,
+    max_age: timedelta | None,
+) -> IntensityPoint:
+    """The one staleness rule for every provider's ``current()``.
+
+    A reading that ended more than ``max_age`` before ``now`` is refused with
+    :class:`StaleDataError`; without ``max_age`` the limit is :data:`CURRENT_AGE_POINTS` times
+    the reading's length, at least :data:`MIN_CURRENT_AGE`. A gate (``cleanshift check``), a
+    halt-if-dirty monitor or a counterfactual must never act on a dead feed's last value.
+    """
+    limit = (
+        max_age
+        if max_age is not None
+        else max(point.duration * CURRENT_AGE_POINTS, MIN_CURRENT_AGE)
+    )
+    age = now - point.end
+    if age > limit:
+        raise StaleDataError(
+            f"{provider} current intensity for {region} is {_age_text(age)} old (its reading "
+            f"ended at {point.end.isoformat()}, limit {format_duration(limit)}); the feed looks "
+            "stalled — try later, add a fallback source, or raise the provider's max_current_age"
+        )
+    return point
+
+
+def _age_text(age: timedelta) -> str:
+    days = age.total_seconds() / 86400
+    if days >= 365:
+        return f"{days / 365.25:.1f} years"
+    return f"{days:.1f} days" if days >= 2 else format_duration(age)
 
 
 # ---------------------------------------------------------------------------- base class
 class HttpProvider(GridIntensityProvider):
     """Common ground of the HTTP providers: options, transport, and a forecast that covers now.
 
-    Subclasses implement :meth:`_forecast`. If the API's forecast starts after the requested
+    Subclasses implement :meth:`_current` and :meth:`_forecast`. If the API's forecast starts after the requested
     start and after now (Electricity Maps' first forecast hour is the next one, WattTime's
     starts at its last 5-minute run), the latest measured point is prepended, stretched up
     to the forecast's start (at most :attr:`max_now_gap`), so the immediate-start window
@@ -713,8 +777,10 @@ class HttpProvider(GridIntensityProvider):
         clock: Clock,
         credentials_hint: str = "credentials",
         secrets: Sequence[SecretStr | None] = (),
+        max_current_age: timedelta | str | float | None = None,
     ) -> None:
         self.clock = clock if clock is not None else SYSTEM_CLOCK
+        self.max_current_age = check_max_current_age(max_current_age, self.kind)
         self._http = Transport(
             self.kind,
             base_url or self.default_base_url,
@@ -760,6 +826,20 @@ class HttpProvider(GridIntensityProvider):
         """Provider-specific error mapping; None means the generic one."""
         return None
 
+    async def current(self) -> IntensityPoint:
+        """The latest reading, refused as stale by :func:`check_current`."""
+        point = await self._current()
+        return check_current(
+            point,
+            provider=self.name,
+            region=self.region,
+            now=self.clock.now(),
+            max_age=self.max_current_age,
+        )
+
+    async def _current(self) -> IntensityPoint:
+        raise NotImplementedError
+
     async def forecast(self, start: datetime, end: datetime) -> IntensitySeries:
         start, end = check_window(start, end)
         series = await self._forecast(start, end)
@@ -773,7 +853,16 @@ class HttpProvider(GridIntensityProvider):
         first = series.start
         if first is None or not (start < first and now < first):
             return series
-        latest = await self.current()
+        try:
+            latest = await self.current()
+        except StaleDataError as exc:
+            log.info(
+                "%s forecast starts at %s; not bridged to now: %s",
+                self.name,
+                first.isoformat(),
+                exc,
+            )
+            return series
         if latest.start > now or latest.start >= first or first - latest.end > self.max_now_gap:
             log.info(
                 "%s forecast starts at %s and no recent measurement can cover now",

@@ -46,6 +46,8 @@ class UKCarbonIntensityProvider(HttpProvider):
         base_url: API root (tests point it at 127.0.0.1).
         timeout: seconds per request.
         retry: a :class:`RetryPolicy` or a dict of its fields.
+        max_current_age: refuse ``current()`` readings that ended longer ago than this
+            (default: 3 × the source's resolution, at least 30 minutes).
     """
 
     kind = "ukci"
@@ -60,8 +62,15 @@ class UKCarbonIntensityProvider(HttpProvider):
         timeout: float = 10.0,
         retry: RetryPolicy | Mapping[str, Any] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        max_current_age: timedelta | str | float | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, timeout=timeout, retry=retry, clock=clock)
+        super().__init__(
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            clock=clock,
+            max_current_age=max_current_age,
+        )
         self.region_id: int | None = None
         self.postcode: str | None = None
         if postcode is not None:
@@ -118,7 +127,7 @@ class UKCarbonIntensityProvider(HttpProvider):
             )
         return None
 
-    async def current(self) -> IntensityPoint:
+    async def _current(self) -> IntensityPoint:
         path = f"/regional{self._suffix()}" if self._regional else "/intensity"
         async with self._http.session() as http:
             body = await http.get_json(path)
@@ -142,6 +151,7 @@ class UKCarbonIntensityProvider(HttpProvider):
             basis=Basis.FORECAST,
             max_age=self.max_forecast_age,
             what="forecast",
+            forecast=True,
         )
 
     async def history(self, start: datetime, end: datetime) -> IntensitySeries:

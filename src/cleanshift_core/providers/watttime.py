@@ -66,6 +66,8 @@ class WattTimeProvider(HttpProvider):
         lat, lon: ...or coordinates, resolved once with ``/v3/region-from-loc``.
         signal_type: ``"co2_moer"`` (marginal, default) or ``"co2_aoer"`` (average).
         base_url, timeout, retry: see :class:`~.transport.HttpProvider`.
+        max_current_age: refuse ``current()`` readings that ended longer ago than this
+            (default: 3 × the source's resolution, at least 30 minutes).
     """
 
     kind = "watttime"
@@ -90,6 +92,7 @@ class WattTimeProvider(HttpProvider):
         timeout: float = 10.0,
         retry: RetryPolicy | Mapping[str, Any] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        max_current_age: timedelta | str | float | None = None,
     ) -> None:
         self._password = as_secret(password, "watttime password")
         if not username or not self._password or not self._password.get_secret_value():
@@ -101,6 +104,7 @@ class WattTimeProvider(HttpProvider):
             timeout=timeout,
             retry=retry,
             clock=clock,
+            max_current_age=max_current_age,
             credentials_hint="username and password",
             secrets=[self._password],
         )
@@ -230,7 +234,7 @@ class WattTimeProvider(HttpProvider):
         return self._region
 
     # ------------------------------------------------------------------ data
-    async def current(self) -> IntensityPoint:
+    async def _current(self) -> IntensityPoint:
         now = self.clock.now()
         async with self._http.session() as http:
             series = await self._historical(
@@ -262,6 +266,7 @@ class WattTimeProvider(HttpProvider):
             resolution=_period(meta),
             max_age=self.max_forecast_age,
             what="forecast",
+            forecast=True,
         )
 
     async def history(self, start: datetime, end: datetime) -> IntensitySeries:

@@ -19,6 +19,7 @@ from cleanshift_core.errors import (
     ConfigurationError,
     ProviderUnavailableError,
     RateLimitedError,
+    StaleDataError,
     UnknownRegionError,
 )
 from cleanshift_core.providers import RetryPolicy, provider_deadline
@@ -290,19 +291,29 @@ def test_empty_answer_is_bad_data():
 
 
 def test_stale_forecasts_are_refused():
-    with pytest.raises(BadDataError, match="stalled"):
+    with pytest.raises(StaleDataError, match="stalled"):
         series(
-            points([200, 190]), generated_at=NOW - timedelta(hours=8), max_age=timedelta(hours=6)
+            points([200, 190]),
+            generated_at=NOW - timedelta(hours=8),
+            max_age=timedelta(hours=6),
+            forecast=True,
         )
-    with pytest.raises(BadDataError, match="before now"):
-        series(points([200, 190], start=NOW - timedelta(hours=5)))
+    with pytest.raises(StaleDataError, match="before now"):
+        series(points([200, 190], start=NOW - timedelta(hours=5)), forecast=True)
     assert (
         len(
             series(
                 points([200, 190]),
                 generated_at=NOW - timedelta(hours=1),
                 max_age=timedelta(hours=6),
+                forecast=True,
             )
         )
         == 2
     )
+
+
+def test_a_past_window_is_never_stale_outside_a_forecast_request():
+    """NESO's regional history carries basis forecast; lying in the past is what history does."""
+    past = series(points([200, 190], start=NOW - timedelta(days=400)))
+    assert past.values == (200, 190) and past.basis is Basis.FORECAST
