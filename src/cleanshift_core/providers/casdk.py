@@ -171,9 +171,7 @@ class CarbonAwareSDKProvider(HttpProvider):
         if not isinstance(body, list):
             raise BadDataError(f"casdk {path} did not answer with a list; check base_url")
         raw = []
-        for row in body:
-            if not isinstance(row, Mapping):
-                raise BadDataError(f"casdk sent a non-object emissions point {row!r}")
+        for row in self._of_one_location(body, path):
             raw.append(
                 RawPoint(
                     parse_time(row.get("time"), "time", self.kind),
@@ -186,6 +184,24 @@ class CarbonAwareSDKProvider(HttpProvider):
             basis=Basis.MEASURED,
             what=what,
         )
+
+    def _of_one_location(self, rows: list[Any], path: str) -> list[Mapping[str, Any]]:
+        """The rows of one location. The SDK labels rows with its data source's own region
+        (WattTime's balancing authority, not ``westus``), so one label is taken as ours; rows of
+        several locations are narrowed to ours, never merged into one series."""
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise BadDataError(f"casdk sent a non-object emissions point {row!r}")
+        names = list(dict.fromkeys(str(r.get("location")) for r in rows if r.get("location")))
+        if len(names) <= 1:
+            return rows
+        ours = [r for r in rows if r.get("location") == self.region]
+        if not ours:
+            raise BadDataError(
+                f"casdk {path} answered for {', '.join(names)} but not for {self.region!r}; check "
+                "region against the SDK's location names"
+            )
+        return ours
 
     def _forecast_series(self, body: Any, now: datetime | None = None) -> IntensitySeries:
         if not isinstance(body, list) or not body or not isinstance(body[0], Mapping):

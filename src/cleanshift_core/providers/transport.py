@@ -623,7 +623,10 @@ def build_series(
     ]
     if sorted(raw, key=lambda p: p.start) != list(raw):
         notes.append("sorted points by start time")
-    typical = resolution or kept[0].duration
+    # Holes are judged against the points' own length: sparse points that carry a duration
+    # (an elided forecast) leave holes, however regular their spacing.
+    lengths = sorted(p.duration for p in kept)
+    typical = lengths[len(lengths) // 2]
     try:
         series = IntensitySeries.from_points(
             kept,

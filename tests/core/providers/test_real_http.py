@@ -24,7 +24,8 @@ from .conftest import NOW, Clock, sample
 
 
 class SampleServer:
-    """Serves ``routes[path] = (status, body, delay_seconds)``; counts requests per path."""
+    """Serves ``routes[path] = (status, body, delay_seconds)`` to GET and POST alike (query
+    strings ignored); counts requests per path."""
 
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, object, float]] = {}
@@ -50,13 +51,19 @@ class SampleServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and left, as intended
 
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.do_GET()
+
             def log_message(self, *args: object) -> None:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> SampleServer:
         self.thread.start()
