@@ -2,7 +2,7 @@
 # Run the test suites, each in the venv that can import its framework:
 #   core, prefect -> .venvs/prefect      airflow -> .venvs/airflow (cleanshift_core is there too)
 # Usage:  scripts/test.sh [extra pytest args...]      e.g. scripts/test.sh -x -k window
-#         SUITES="core airflow" scripts/test.sh      (default: all three)
+#         SUITES="core airflow" scripts/test.sh      (default: all; docs = mkdocs build --strict)
 # Every suite must pass AND collect at least one test: pytest's exit code 5 ("no tests
 # collected") counts as a failure, so an empty or mis-selected suite cannot pass silently.
 set -uo pipefail   # no -e: every suite runs, failures are collected and reported at the end
@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/bootstrap.sh || { echo "test.sh: bootstrap failed" >&2; exit 1; }
 
-SUITES=${SUITES:-core prefect airflow}
+SUITES=${SUITES:-core prefect airflow docs}
 [[ -n ${SUITES// /} ]] || { echo "test.sh: SUITES is empty: nothing to run" >&2; exit 1; }
 
 # Per-run scratch dir: Airflow and Prefect write their homes, databases and results here,
@@ -29,7 +29,8 @@ for suite in $SUITES; do
     case $suite in
         core | prefect) venv=prefect ;;
         airflow) venv=airflow ;;
-        *) SUMMARY+=("$(printf '%-8s FAIL  unknown suite (use core, prefect, airflow)' "$suite")")
+        docs) venv=docs ;;
+        *) SUMMARY+=("$(printf '%-8s FAIL  unknown suite (use core, prefect, airflow, docs)' "$suite")")
            failed=1; continue ;;
     esac
     # Fresh homes per suite so suites cannot see each other's state.
@@ -41,7 +42,9 @@ for suite in $SUITES; do
     echo
     echo "=== suite '$suite' (tests/$suite, .venvs/$venv) ==="
     t0=$SECONDS
-    ".venvs/$venv/bin/python" -m pytest "tests/$suite" "$@"
+    if [[ $suite == docs ]]; then   # the site must build warning-free: links, includes, API refs
+        NO_MKDOCS_2_WARNING=1 ".venvs/docs/bin/mkdocs" build --strict --quiet --site-dir "$RUN_TMP/site"
+    else ".venvs/$venv/bin/python" -m pytest "tests/$suite" "$@"; fi
     rc=$?
     case $rc in
         0) status="PASS" ;;
