@@ -16,6 +16,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from typing_extensions import Self
 
 from cleanshift_core.errors import ProviderUnavailableError
 from cleanshift_core.providers import RetryPolicy, UKCarbonIntensityProvider, WattTimeProvider
@@ -65,7 +66,7 @@ class SampleServer:
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
-    def __enter__(self) -> SampleServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
