@@ -1,4 +1,4 @@
-"""Fixtures for provider tests: field-exact sample bodies, a fake clock, instant retries.
+"""Fixtures for provider tests: sample bodies, a fake clock, instant retries, a 127.0.0.1 server.
 
 Samples are copies of the shapes in the project's provider-samples (values invented), kept
 here so the suite runs anywhere. Retries go through the real tenacity path; only ``sleep`` is
@@ -10,11 +10,16 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import threading
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typing_extensions import Self
 
 from cleanshift_core.providers import RetryPolicy
 
@@ -64,3 +69,61 @@ def retry(clock: Clock) -> RetryPolicy:
         budget=60.0,
         sleep=clock.sleep,
     )
+
+
+class SampleServer:
+    """Serves ``routes[path] = (status, body, delay_seconds)`` to GET and POST alike (query
+    strings ignored); counts requests per path."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, object, float]] = {}
+        self.hits: dict[str, int] = {}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                server.hits[path] = server.hits.get(path, 0) + 1
+                status, body, delay = server.routes.get(
+                    path, (404, {"error": "no such route"}, 0.0)
+                )
+                if delay:
+                    time.sleep(delay)
+                payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out and left, as intended
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.do_GET()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def server() -> Iterator[SampleServer]:
+    with SampleServer() as running:
+        yield running

@@ -15,7 +15,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ from cleanshift_core.providers.watttime import LBS_PER_MWH_TO_G_PER_KWH
 from cleanshift_core.series import Basis
 
 from .conftest import Clock, sample
-from .test_real_http import SampleServer, server  # noqa: F401 - the shared 127.0.0.1 fixture
 
 RECORDED = Path(__file__).parent / "recorded"
 #: The present the shifted bodies are moved onto (the real date, so "now" is really now).
@@ -69,8 +68,8 @@ def shifted(body: Any, by: timedelta) -> Any:
     if isinstance(body, str):
         match = _STAMP.fullmatch(body)
         if match:
-            day = datetime.strptime(match.group(1), "%Y-%m-%d") + by
-            return day.strftime("%Y-%m-%d") + match.group(2) + (match.group(3) or "")
+            day = date.fromisoformat(match.group(1)) + by
+            return day.isoformat() + match.group(2) + (match.group(3) or "")
     return body
 
 
