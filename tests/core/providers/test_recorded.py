@@ -130,38 +130,27 @@ def test_electricitymaps_zones_with_forecast_access_keep_the_real_refusal(server
     assert "/v3/carbon-intensity/history" not in server.hits
 
 
-def test_electricitymaps_zones_without_forecast_access_reach_the_history_forecast(server):
+@pytest.mark.parametrize(
+    "zones",
+    [
+        pytest.param(recorded("electricitymaps/zones_nl_no_paths_casdk.json"), id="empty-access"),
+        # Defect 4: older /v3/zones answers (and every tokenless one) carry no access list; a
+        # token that /latest accepts proves the 401 was about the forecast plan.
+        pytest.param({"NL": {"zoneName": "Netherlands"}}, id="no-access-list"),
+    ],
+)
+def test_electricitymaps_zones_without_forecast_access_reach_the_history_forecast(server, zones):
     _forecast_refused(server)
-    server.routes["/v3/zones"] = (
-        200,
-        recorded("electricitymaps/zones_nl_no_paths_casdk.json"),
-        0.0,
-    )
+    server.routes["/v3/zones"] = (200, zones, 0.0)
     history = sample("electricitymaps_history.json")
     server.routes["/v3/carbon-intensity/history"] = (200, history, 0.0)
-    # The recorded latest reading is years old: the forecast is not bridged to now with it.
+    # A years-old recorded reading: it settles the access question, never bridges to now.
     server.routes["/v3/carbon-intensity/latest"] = (200, recorded(LATEST[1]), 0.0)
     now = at(history["history"][-1]["datetime"], plus=timedelta(minutes=30))
     provider = electricitymaps(server, Clock(now), region="NL", history_forecast=True)
     series = asyncio.run(provider.forecast(now, now + timedelta(hours=6)))
     assert series.provider == "electricitymaps/history-forecast"
     assert list(series.values) == [row["carbonIntensity"] for row in history["history"]]
-
-
-def test_electricitymaps_zones_without_an_access_list_reach_the_history_forecast(server):
-    """Defect 4: older /v3/zones answers (and every tokenless one) carry no ``access`` list; a
-    token that /latest accepts proves the 401 was about the forecast plan."""
-    _forecast_refused(server)
-    server.routes["/v3/zones"] = (200, {"NL": {"zoneName": "Netherlands"}}, 0.0)
-    history = sample("electricitymaps_history.json")
-    server.routes["/v3/carbon-intensity/history"] = (200, history, 0.0)
-    latest = recorded(LATEST[1])
-    server.routes["/v3/carbon-intensity/latest"] = (200, latest, 0.0)
-    now = at(history["history"][-1]["datetime"], plus=timedelta(minutes=30))
-    provider = electricitymaps(server, Clock(now), region="NL", history_forecast=True)
-    series = asyncio.run(provider.forecast(now, now + timedelta(hours=6)))
-    assert series.provider == "electricitymaps/history-forecast"
-    assert server.hits["/v3/carbon-intensity/latest"] >= 1  # the access probe (+ the now bridge)
 
     # Without history_forecast the message says what the plan lacks, not "bad token".
     plain = electricitymaps(server, Clock(now), region="NL")
