@@ -32,7 +32,7 @@ for suite in $SUITES; do
         lint) cmd=(bash scripts/lint.sh) ;;
         core | prefect) cmd=(.venvs/prefect/bin/python -m pytest "tests/$suite" "$@") ;;
         airflow) cmd=(.venvs/airflow/bin/python -m pytest "tests/$suite" "$@") ;;
-        docs) cmd=(env NO_MKDOCS_2_WARNING=1 .venvs/docs/bin/mkdocs build --strict --quiet
+        docs) cmd=(env NO_MKDOCS_2_WARNING=1 .venvs/docs/bin/mkdocs build --strict
                    --site-dir "$RUN_TMP/site") ;;
         *) SUMMARY+=("$(printf '%-8s FAIL  unknown suite (use lint, core, prefect, airflow, docs)' "$suite")")
            failed=1; continue ;;
