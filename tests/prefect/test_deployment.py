@@ -23,13 +23,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from uuid import UUID
 
+import prefect.runtime
 import psutil
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect import flow, task
+from prefect.automations import Automation
 from prefect.deployments import run_deployment
+from prefect.events.actions import DoNothing
+from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.states import Cancelling, Scheduled
 from prefect.workers.process import ProcessWorker
 
@@ -354,3 +361,106 @@ def test_a_waiting_deployment_run_stays_one_flow_run_and_holds_no_process(runner
     assert asyncio.run(state_names(legacy.id)).count(WAITING_STATE_NAME) == 1  # no new wait
     rows = table_rows(asyncio.run(artifacts_of(legacy.id))["served-carbon-carbon-receipt"])
     assert rows["intensity of the run (gCO2eq/kWh)"] == "100.0"
+
+
+@task
+def next_step() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+@flow
+def parent_pipeline(deployment: str) -> dict:
+    """How a Prefect user chains deployments: ``run_deployment`` with its defaults (waits for
+    the run, links it as a subflow), then the next step uses the child's result."""
+    child = run_deployment(deployment, parameters={"batch": "p-1"})
+    return {
+        "id": prefect.runtime.flow_run.id,
+        "child_id": str(child.id),
+        "child": child.state.result(),
+        "next_step": next_step(),
+    }
+
+
+async def _completed_automation(deployment_name: str) -> UUID:
+    """An automation on the state *type* COMPLETED of this deployment's flow runs."""
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name(deployment_name)
+    automation = await Automation(
+        name=f"completed-{uuid.uuid4().hex[:8]}",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.*"},
+            match={"prefect.resource.id": "prefect.flow-run.*", "prefect.state-type": "COMPLETED"},
+            match_related={"prefect.resource.id": f"prefect.deployment.{deployment.id}"},
+            posture=Posture.Reactive,
+            threshold=1,
+        ),
+        actions=[DoNothing()],
+    ).acreate()
+    assert automation.id is not None
+    return automation.id
+
+
+async def _firings(automation_id: UUID, expected: int, timeout: float) -> list[dict]:
+    """The automation's firings (their triggering events), once ``expected`` have arrived."""
+    deadline = time.monotonic() + timeout
+    async with get_client() as client:
+        while True:
+            page = await client.read_events(
+                EventFilter(
+                    event=EventNameFilter(name=["prefect.automation.triggered"]),
+                    resource=EventResourceFilter(id=[f"prefect.automation.{automation_id}"]),
+                )
+            )
+            if len(page.events) >= expected:
+                return [e.payload["triggering_event"] for e in page.events]
+            assert time.monotonic() < deadline, f"{len(page.events)} of {expected} firings"
+            await asyncio.sleep(0.5)
+
+
+def test_a_parent_hooks_automations_and_retries_see_only_the_real_work(runner):
+    window = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=40)
+    write_grid(runner.grid, window)
+    automation_id = asyncio.run(_completed_automation(runner.deployment))
+    # Fails on its first attempt, after the window: one retry (retries=1) must be left.
+    retried = run_deployment(
+        runner.deployment,
+        parameters={"batch": "r-1", "fail_attempts": 1},
+        timeout=0,
+        as_subflow=False,
+    )
+
+    got = parent_pipeline(runner.deployment)
+
+    started = datetime.fromisoformat(got["child"]["started"])
+    assert window <= started < window + timedelta(seconds=10), (window, started)
+    assert got["child"]["batch"] == "p-1" and got["child"]["run_count"] == 1
+    assert datetime.fromisoformat(got["next_step"]) > started  # downstream ran after the work
+
+    async def read_run(flow_run_id):
+        async with get_client() as client:
+            run = await client.read_flow_run(flow_run_id)
+            parent_task = await client.read_task_run(run.parent_task_run_id)
+        return run, parent_task
+
+    child, parent_task = asyncio.run(read_run(got["child_id"]))
+    assert str(parent_task.flow_run_id) == got["id"]  # the child sits under the parent    child_history = asyncio.run(state_names(child.id))
+    assert WAITING_STATE_NAME in child_history and child_history.count("Completed") == 1
+    [hook] = runner.hook_calls(child.id)
+    assert hook.startswith("COMPLETED ") and datetime.fromisoformat(hook.split()[1]) > started
+
+    finished = asyncio.run(_wait_final(retried.id, timeout=60))
+    assert finished.state.is_completed(), finished.state
+    assert finished.state.result()["run_count"] == finished.run_count == 2
+    history = asyncio.run(state_names(retried.id))
+    assert history.index(WAITING_STATE_NAME) < history.index("AwaitingRetry"), history
+    assert history.count("Completed") == 1 and "Failed" not in history, history
+    [hook] = runner.hook_calls(retried.id)  # on_failure never fired, on_completion once
+    assert hook.startswith("COMPLETED ")
+
+    firings = asyncio.run(_firings(automation_id, 2, timeout=30))
+    by_run = {f["resource"]["prefect.resource.id"]: f for f in firings}
+    assert len(firings) == 2 and set(by_run) == {
+        f"prefect.flow-run.{child.id}",
+        f"prefect.flow-run.{retried.id}",
+    }, firings
+    assert datetime.fromisoformat(by_run[f"prefect.flow-run.{child.id}"]["occurred"]) > started
