@@ -100,4 +100,6 @@ class JobSpec:
         the job starts at once. Retrying never buys a job more patience than it was given."""
         now = ensure_utc(now, "now")
         _, latest = self.bounds(ensure_utc(first_start, "first_start"))
-        return JobSpec(self.duration, earliest_start=now, finish_by=max(latest, now) + self.duration)
+        return JobSpec(
+            self.duration, earliest_start=now, finish_by=max(latest, now) + self.duration
+        )

@@ -165,7 +165,9 @@ async def test_a_retry_plans_within_the_deadline_of_the_first_start():
     provider = ScriptedProvider(hourly([300, 300, 300, 300, 300, 100, 300, 80, 300, 300, 300]))
     job = JobSpec.create(duration="1h", max_delay="6h")
     early = await plan_job(
-        provider, job.retried(T0, T0 + timedelta(hours=2)), SchedulingRules(),
+        provider,
+        job.retried(T0, T0 + timedelta(hours=2)),
+        SchedulingRules(),
         FakeClock(T0 + timedelta(hours=2)),
     )
     assert early.start == T0 + timedelta(hours=5)  # T0+7h (80) lies past the first deadline

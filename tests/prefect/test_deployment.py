@@ -28,11 +28,11 @@ from uuid import UUID
 import prefect.runtime
 import psutil
 import pytest
+from prefect import flow, task
+from prefect.automations import Automation
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-from prefect import flow, task
-from prefect.automations import Automation
 from prefect.deployments import run_deployment
 from prefect.events.actions import DoNothing
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
@@ -275,7 +275,9 @@ def test_a_waiting_deployment_run_stays_one_flow_run_and_holds_no_process(runner
 
     waiting = asyncio.run(_wait_for(triggered.id, _waiting, 30, "waiting"))
     assert waiting.state.state_details.scheduled_time == window
-    assert waiting.state.message.startswith(f"Waiting for the carbon window at {window.isoformat()}")
+    assert waiting.state.message.startswith(
+        f"Waiting for the carbon window at {window.isoformat()}"
+    )
     assert "expected 100 vs 300 gCO2eq/kWh now, 66.7% less" in waiting.state.message
     artifacts = asyncio.run(artifacts_of(triggered.id))
     assert "rescheduled for" in artifacts["served-carbon-carbon-deferral"].data
@@ -443,7 +445,8 @@ def test_a_parent_hooks_automations_and_retries_see_only_the_real_work(runner):
         return run, parent_task
 
     child, parent_task = asyncio.run(read_run(got["child_id"]))
-    assert str(parent_task.flow_run_id) == got["id"]  # the child sits under the parent    child_history = asyncio.run(state_names(child.id))
+    assert str(parent_task.flow_run_id) == got["id"]  # the child sits under the parent
+    child_history = asyncio.run(state_names(child.id))
     assert WAITING_STATE_NAME in child_history and child_history.count("Completed") == 1
     [hook] = runner.hook_calls(child.id)
     assert hook.startswith("COMPLETED ") and datetime.fromisoformat(hook.split()[1]) > started
