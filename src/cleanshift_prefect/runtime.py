@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
@@ -256,7 +256,11 @@ async def _first_start_of_retry(site: Site) -> datetime | None:
         return None
     async with get_client() as client:
         run = await client.read_flow_run(site.flow_run.id)
-    return run.start_time if run.run_count > 1 else None
+    if run.run_count <= 1 or run.start_time is None:
+        return None
+    # The client's datetime type is not always a plain aware datetime: normalise it.
+    start = datetime.fromisoformat(run.start_time.isoformat())
+    return start if start.tzinfo is not None else start.replace(tzinfo=timezone.utc)
 
 
 async def _leave_process(site: Site, plan: Plan, clock: Clock) -> None:

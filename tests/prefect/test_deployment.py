@@ -411,7 +411,8 @@ async def _firings(automation_id: UUID, expected: int, timeout: float) -> list[d
                 EventFilter(
                     event=EventNameFilter(name=["prefect.automation.triggered"]),
                     resource=EventResourceFilter(id=[f"prefect.automation.{automation_id}"]),
-                )
+                ),
+                limit=50,  # the API's maximum
             )
             if len(page.events) >= expected:
                 return [e.payload["triggering_event"] for e in page.events]
