@@ -3,6 +3,8 @@
 The tasks are async, so their waits overlap: four batches that each wait for their window
 take about as long as the longest wait, not the sum. Each batch leaves its own receipt
 (``score-batch-carbon-receipt``, one version per batch) and a progress artifact while it waits.
+Task-level windows wait inside the flow run's process: from a deployment, that process (and
+its container or VM) stays up for the longest wait. A window on the flow frees it instead.
 
     python example_flows/batch_inference.py
 """

@@ -93,3 +93,13 @@ class JobSpec:
                 "move finish_by later or shorten duration"
             )
         return earliest, latest
+
+    def retried(self, first_start: datetime, now: datetime) -> JobSpec:
+        """This job planned again at ``now`` by a run that first started at ``first_start``
+        (a retry): the deadline stays where the first start put it, and once it has passed
+        the job starts at once. Retrying never buys a job more patience than it was given."""
+        now = ensure_utc(now, "now")
+        _, latest = self.bounds(ensure_utc(first_start, "first_start"))
+        return JobSpec(
+            self.duration, earliest_start=now, finish_by=max(latest, now) + self.duration
+        )

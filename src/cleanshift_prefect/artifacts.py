@@ -165,6 +165,23 @@ class WaitProgress:
             self._written = value
 
 
+async def start_wait_progress(keys: ArtifactKeys, name: str, plan: Plan) -> UUID:
+    """The progress artifact of a run that waits for its window with no process: 0 % now,
+    100 % when the run starts again at the window (:func:`complete_wait_progress`)."""
+    async with write_slot():
+        return await acreate_progress_artifact(
+            progress=0.0,
+            key=keys.progress,
+            description=f"{name}: waiting without a process for the carbon window at "
+            f"{_when(plan.start)}",
+        )
+
+
+async def complete_wait_progress(artifact_id: UUID) -> None:
+    async with write_slot():
+        await aupdate_progress_artifact(artifact_id, progress=100.0)
+
+
 def announce_window(name: str, keys: ArtifactKeys, plan: Plan, run_id: UUID | None) -> None:
     """Emit the event automations can trigger on when the chosen window opens."""
     related = (

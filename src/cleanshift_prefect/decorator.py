@@ -3,6 +3,10 @@
 Put it under ``@flow``/``@task`` (or over them: it then returns a flow/task with the same
 options), on sync or async functions. Every argument is validated when the decorator is
 applied, with core's messages, so a mistake fails at import, not when the window opens.
+
+Where it goes decides what waits: on a flow run from a deployment, the run reschedules itself
+to the window and its process exits (the infrastructure is free for the wait); on a task (or
+a local flow), the wait is an async sleep inside the flow run's process, which stays up.
 """
 
 from __future__ import annotations
@@ -62,6 +66,12 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
 ) -> Any:
     """Run the decorated flow or task in the cleanest window before its deadline.
 
+    On a flow whose run comes from a deployment (``serve()``, a worker), a wait of at least
+    ``min_deferral`` leaves the process: the flow run moves itself to ``Scheduled`` (named
+    ``Carbon window``) at the window's start and exits, and the runner or worker starts the
+    same flow run again then. On a task, the wait holds the flow run's process, and so its
+    infrastructure, for the whole wait: decorate the flow instead where freeing it matters.
+
     Args:
         provider: where intensities come from: a spec (``"mock:speedup=720"``,
             ``{"kind": "electricitymaps", "region": "DE", "api_key": ...}``, a list for a
@@ -77,8 +87,8 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
         on_provider_error: ``run_now`` (default), ``wait_until_deadline`` or ``fail``.
         power_kw: average power draw, so receipts can report grams.
         replan_interval: re-read the forecast this often while waiting in-process.
-        min_deferral: from a deployment, waits at least this long hand the work to a scheduled
-            run and free the process; shorter ones are slept in-process.
+        min_deferral: from a deployment, waits at least this long reschedule the flow run to
+            the window and free its process; shorter ones are slept in-process.
         locations: choose the location and the start together: your label (a cloud region, a
             Kubernetes context) → that location's provider (any ``provider`` form). Instead of
             ``provider``. The function reads the choice with

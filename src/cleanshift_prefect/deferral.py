@@ -1,29 +1,44 @@
-"""Deployment mode: move the flow's work to a scheduled run at the window's start and exit.
+"""Deployment mode: the flow run waits for its window as itself, with no process.
 
-A flow run that came from a deployment (served or on a worker) does not wait in its process:
-it creates a *continuation*, a new run of the same deployment with the same parameters, in a
-``Scheduled`` state named ``Carbon window`` at the planned start, and ends ``Completed`` with
-the state name ``Deferred``. The process and its infrastructure are released; the runner or
-worker starts the continuation when the window opens. The continuation finds the plan in its
-flow-run ``context`` (set when it was created) and runs the work without planning again.
+A flow run from a deployment (served or on a worker) whose window is ahead stores its plan on
+itself (a flow-run input under :data:`PLAN_KEY`), proposes ``Scheduled`` at the window's start
+for itself, named ``Carbon window`` with a message that says why, and leaves its process by
+raising Prefect's ``Pause`` signal (what ``suspend_flow_run`` raises after its own state
+change; the engine then exits cleanly and leaves the state alone). The runner or worker starts
+the *same* flow run when the window opens; the flow function runs from the top, finds the plan
+and runs the work. So there is one flow run from trigger to result: ``run_deployment``, the
+run graph under a parent, ``on_completion``/``on_failure`` hooks, automations and
+``state.result()`` see only the real work.
 
-This is the public client call ``run_deployment`` makes (``create_flow_run_from_deployment``
-with a ``Scheduled`` state), plus the ``context`` field to carry the plan, which
-``run_deployment`` does not expose. An idempotency key makes a retried deferral reuse the
-continuation it already created instead of scheduling the work twice; that is what makes it safe
-to keep retrying a busy Prefect API (after the client's own retries) for a while, rather than
-failing a run whose only fault is that the server was momentarily overloaded.
+Why ``Scheduled`` and not ``Suspended``: Prefect refuses to suspend a run started from a
+parent flow ("Cannot suspend subflows"), and a suspended run wakes only when something calls
+``resume_flow_run``. ``RUNNING → SCHEDULED`` is allowed by the orchestration rules of Prefect
+3.8 and 3.9 (``core_policy.py`` has no rule against it; Prefect's own SIGTERM reschedule
+proposes ``AwaitingRetry`` the same way).
+
+Why the ``resuming`` flag: the server counts every ``Running`` state as an attempt, and flow
+``retries`` are measured against that count. Before it leaves, the run sets the flag of its
+run policy that Prefect sets for a resumed pause, so the ``Running`` at the window is not
+counted: the wait never uses up a retry. (The server clears the flag on that ``Running``.)
+
+Runs deferred by cleanshift 0.2.0 are separate *continuation* runs (tagged
+:data:`CONTINUATION_TAG`) with the plan in their flow-run ``context``; :func:`pending_plan`
+still finds it there, so they run their work after an upgrade.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.objects import FlowRun
-from prefect.states import Completed, Scheduled, State
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.states import Scheduled, State
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -33,32 +48,28 @@ from tenacity import (
 
 from cleanshift_core import Plan
 
-#: Key of cleanshift's entry in a continuation's flow-run context.
+#: Key of the flow-run input that holds the plan of a run waiting for its window.
+PLAN_KEY = "cleanshift-plan"
+#: Key of cleanshift's entry in the flow-run context of a 0.2.0 continuation.
 CONTEXT_KEY = "cleanshift"
-#: Tag on every continuation, so they are easy to filter in the UI and the API.
+#: Tag of the continuation runs cleanshift 0.2.0 created (only read, for the upgrade path).
 CONTINUATION_TAG = "cleanshift-continuation"
-#: Name of the continuation's Scheduled state (its type stays SCHEDULED).
+#: Name of the Scheduled state a run waits in (its type stays SCHEDULED).
 WAITING_STATE_NAME = "Carbon window"
-#: Name of the deferring run's final state (its type is COMPLETED: deferring is not failing).
-DEFERRED_STATE_NAME = "Deferred"
 #: Longest time a deferral keeps asking a busy API (never more than half the wait).
 MAX_DEFERRAL_RETRY = timedelta(minutes=5)
 #: Answers that mean "the server is busy or restarting", not "this request is wrong".
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
-def continuation_plan(flow_run: FlowRun) -> Plan | None:
-    """The plan a deferring run left for this run, if it is a continuation."""
-    entry = (flow_run.context or {}).get(CONTEXT_KEY)
-    if not isinstance(entry, dict) or "plan" not in entry:
-        return None
-    return Plan.model_validate(entry["plan"])
+@dataclass(frozen=True)
+class PendingWait:
+    """What a run that waited left for itself: the plan, and its progress artifact."""
 
-
-def deferred_from(flow_run: FlowRun) -> str | None:
-    """Id of the run that deferred its work to this one."""
-    entry = (flow_run.context or {}).get(CONTEXT_KEY)
-    return entry.get("deferred_from") if isinstance(entry, dict) else None
+    plan: Plan
+    progress_artifact_id: UUID | None = None
+    #: Which run deferred the work, for a 0.2.0 continuation.
+    deferred_from: str | None = None
 
 
 def is_transient(error: BaseException) -> bool:
@@ -68,18 +79,53 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, httpx.TransportError)
 
 
-async def schedule_continuation(
-    flow_run: FlowRun, plan: Plan, now: datetime, *, first_wait: float = 1.0
-) -> FlowRun:
-    """Create the continuation of ``flow_run`` at ``plan.start`` (idempotently).
-
-    Transient API failures are retried with jittered exponential backoff for up to
-    :data:`MAX_DEFERRAL_RETRY` or half the time left to the window, whichever is shorter; then
-    the last error is raised and the run fails (flow ``retries`` apply as usual).
-    """
+async def pending_plan(flow_run: FlowRun) -> PendingWait | None:
+    """The plan this run (or, in 0.2.0, the run that deferred to it) left, if any."""
+    entry = (flow_run.context or {}).get(CONTEXT_KEY)
+    if isinstance(entry, dict) and "plan" in entry:
+        return PendingWait(
+            Plan.model_validate(entry["plan"]), deferred_from=entry.get("deferred_from")
+        )
     if flow_run.deployment_id is None:
-        raise ValueError("only a flow run created from a deployment can be deferred")
-    budget = min(MAX_DEFERRAL_RETRY, (plan.start - now) / 2).total_seconds()
+        return None  # only a deployment run leaves its process to wait
+    async with get_client() as client:
+        try:
+            stored = json.loads(await client.read_flow_run_input(flow_run.id, PLAN_KEY))
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+    progress = stored.get("progress_artifact_id")
+    return PendingWait(Plan.model_validate(stored["plan"]), UUID(progress) if progress else None)
+
+
+async def forget_plan(flow_run_id: UUID) -> None:
+    """The window has opened: drop the stored plan, so a retry of the work plans again."""
+    async with get_client() as client:
+        try:
+            await client.delete_flow_run_input(flow_run_id, PLAN_KEY)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 404:
+                raise
+
+
+async def reschedule(
+    flow_run_id: UUID,
+    wait: PendingWait,
+    message: str,
+    now: datetime,
+    *,
+    first_wait: float = 1.0,
+) -> State | None:
+    """Store ``wait`` on the run and move the run to ``Scheduled`` at the window's start.
+
+    Returns the new state, or ``None`` if the server refused it (e.g. for a run being
+    cancelled). Transient API failures are retried with jittered exponential backoff for up
+    to :data:`MAX_DEFERRAL_RETRY` or half the time left to the window, whichever is shorter;
+    then the last error is raised and the run fails (flow ``retries`` apply as usual). Every
+    step is idempotent, so a retry after a lost answer is safe.
+    """
+    budget = min(MAX_DEFERRAL_RETRY, (wait.plan.start - now) / 2).total_seconds()
     retrying = AsyncRetrying(
         retry=retry_if_exception(is_transient),
         stop=stop_after_delay(max(budget, 0.0)),
@@ -88,39 +134,30 @@ async def schedule_continuation(
     )
     async for attempt in retrying:
         with attempt:
-            return await _create_continuation(flow_run, plan)
+            return await _reschedule(flow_run_id, wait, message)
     raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
 
-async def _create_continuation(flow_run: FlowRun, plan: Plan) -> FlowRun:
-    context: dict[str, Any] = {
-        CONTEXT_KEY: {"plan": plan.model_dump(mode="json"), "deferred_from": str(flow_run.id)}
+async def _reschedule(flow_run_id: UUID, wait: PendingWait, message: str) -> State | None:
+    stored: dict[str, Any] = {
+        "plan": wait.plan.model_dump(mode="json"),
+        "progress_artifact_id": str(wait.progress_artifact_id)
+        if wait.progress_artifact_id
+        else None,
     }
-    assert flow_run.deployment_id is not None  # only deployment runs are deferred
+    await forget_plan(flow_run_id)  # one from an earlier attempt, or a lost answer
     async with get_client() as client:
-        return await client.create_flow_run_from_deployment(
-            flow_run.deployment_id,
-            parameters=flow_run.parameters,
-            context=context,
-            state=Scheduled(scheduled_time=plan.start, name=WAITING_STATE_NAME),
-            name=f"{flow_run.name}-continued",
-            tags=sorted({*flow_run.tags, CONTINUATION_TAG}),
-            idempotency_key=f"cleanshift-continuation-of-{flow_run.id}",
-            work_queue_name=flow_run.work_queue_name,
-            job_variables=flow_run.job_variables or None,
+        await client.create_flow_run_input(flow_run_id, PLAN_KEY, json.dumps(stored))
+        await not_an_attempt(client, flow_run_id)
+        result = await client.set_flow_run_state(
+            flow_run_id,
+            Scheduled(scheduled_time=wait.plan.start, name=WAITING_STATE_NAME, message=message),
         )
+    return result.state if result.status is SetStateStatus.ACCEPT else None
 
 
-def deferred_state(plan: Plan, continuation: FlowRun) -> State:
-    """The final state of the run that handed its work over: Completed, named Deferred."""
-    return Completed(
-        name=DEFERRED_STATE_NAME,
-        message=(
-            f"Deferred to the carbon window at {plan.start.isoformat()}: the work continues in "
-            f"flow run {continuation.name!r} ({continuation.id})"
-        ),
-        data={
-            "deferred_until": plan.start.isoformat(),
-            "continuation_flow_run_id": str(continuation.id),
-        },
-    )
+async def not_an_attempt(client: PrefectClient, flow_run_id: UUID) -> None:
+    """Make the run's next ``Running`` state not count as an attempt (see the module docs)."""
+    run = await client.read_flow_run(flow_run_id)
+    policy = run.empirical_policy.model_copy(update={"resuming": True})
+    await client.update_flow_run(flow_run_id, empirical_policy=policy)

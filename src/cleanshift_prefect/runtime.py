@@ -4,10 +4,15 @@ The steps themselves (planning, fallback on provider errors, waiting with re-pla
 receipts) are cleanshift_core's; this module only decides *how to wait* for the place the
 code runs in, and reports to Prefect (logs, states, artifacts, events).
 
-- The body of a flow run created from a deployment hands its work to a scheduled
-  continuation and exits (:mod:`.deferral`), when the wait is at least ``min_deferral``.
-- Anything else (tasks, local flows, subflows, short waits) waits in-process with an async
-  sleep: other tasks keep running, and a progress artifact fills up.
+- The body of a flow run created from a deployment, when the wait is at least
+  ``min_deferral``, reschedules *itself* to the window's start and exits (:mod:`.deferral`):
+  the same flow run starts again when the window opens, so it stays one flow run.
+- Anything else (tasks, local flows, in-process subflows, short waits) waits in-process with
+  an async sleep: other tasks keep running, and a progress artifact fills up. A task-level
+  window therefore holds its flow run's process (and infrastructure) for the whole wait.
+
+A retried flow run (its run count above one) plans again with its deadline measured from
+the run's first start, not from the retry.
 
 While waiting in-process, artifact writes go through the step's :class:`.outbox.Outbox`: the
 sleep target is the plan's start on the clock, never "when the last write returned", so a slow
@@ -23,13 +28,14 @@ import logging
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.exceptions import Pause
 from prefect.logging import get_run_logger
 from prefect.states import Completed, Running, State
 
@@ -49,10 +55,12 @@ from .artifacts import (
     ArtifactKeys,
     WaitProgress,
     announce_window,
+    complete_wait_progress,
     publish_deferral,
     publish_receipt,
+    start_wait_progress,
 )
-from .deferral import continuation_plan, deferred_from, deferred_state, schedule_continuation
+from .deferral import PendingWait, forget_plan, not_an_attempt, pending_plan, reschedule
 from .outbox import Outbox
 from .providers import ProviderRef
 
@@ -74,11 +82,13 @@ class CarbonConfig:
     #: label → provider, when the location is chosen together with the start.
     locations: dict[str, ProviderRef] | None = None
 
-    async def plan(self) -> Plan:
+    async def plan(self, first_start: datetime | None = None) -> Plan:
+        """Plan now; a retry passes its run's ``first_start`` and keeps that run's deadline."""
+        job = self.job if first_start is None else self.job.retried(first_start, self.clock.now())
         if self.locations:
             providers = {label: await ref.get() for label, ref in self.locations.items()}
-            return await plan_across_locations(providers, self.job, self.rules, self.clock)
-        return await plan_job(await self.provider.get(), self.job, self.rules, self.clock)
+            return await plan_across_locations(providers, job, self.rules, self.clock)
+        return await plan_job(await self.provider.get(), job, self.rules, self.clock)
 
     async def provider_for(self, plan: Plan) -> Any:
         """The provider of the plan's location (waits, re-plans and receipts ask it)."""
@@ -171,19 +181,18 @@ class Opened:
 
 
 async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
-    """Plan (or pick up a deferred plan), then defer or wait; a State means: do not run now."""
+    """Plan (or pick up the plan this run waited with), then wait; a State means: do not run.
+
+    A deployment run that leaves its process to wait raises Prefect's ``Pause`` signal.
+    """
     log, clock = site.logger, config.clock
-    plan = continuation_plan(site.flow_run) if site.flow_run is not None else None
-    if plan is not None and site.flow_run is not None:
-        log.info(
-            "Continuing the work deferred by flow run %s: carbon window planned for %s (%s)",
-            deferred_from(site.flow_run),
-            plan.start.isoformat(),
-            plan.reason,
-        )
+    pending = await pending_plan(site.flow_run) if site.flow_run is not None else None
+    if pending is not None:
+        plan = pending.plan
+        await _resume(site, pending)
     else:
         try:
-            plan = await config.plan()
+            plan = await config.plan(await _first_start_of_retry(site))
         except JobSkipped as exc:
             log.warning("%s", exc)
             return Completed(name="Skipped", message=str(exc))
@@ -199,7 +208,7 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
         )
         if plan.start > now:
             if site.can_defer and plan.start - now >= config.min_deferral:
-                return await _defer(site, plan, clock)
+                await _leave_process(site, plan, clock)  # returns only if the server refused
             if site.in_run:
                 site.outbox.post(
                     publish_deferral(
@@ -241,24 +250,81 @@ async def close_window(config: CarbonConfig, site: Site, opened: Opened) -> None
     await site.outbox.flush()
 
 
-async def _defer(site: Site, plan: Plan, clock: Clock) -> State:
+async def _first_start_of_retry(site: Site) -> datetime | None:
+    """When the flow run whose body this is runs again (a retry), its first start."""
+    if site.flow_run is None:
+        return None
+    async with get_client() as client:
+        run = await client.read_flow_run(site.flow_run.id)
+    if run.run_count <= 1 or run.start_time is None:
+        return None
+    # The client's datetime type is not always a plain aware datetime: normalise it.
+    start = datetime.fromisoformat(run.start_time.isoformat())
+    return start if start.tzinfo is not None else start.replace(tzinfo=timezone.utc)
+
+
+async def _leave_process(site: Site, plan: Plan, clock: Clock) -> None:
+    """Reschedule this deployment run to the window's start and end its process (``Pause``).
+
+    Returns only if the server refused the ``Scheduled`` state; the caller then waits here.
+    """
     assert site.flow_run is not None
-    continuation = await schedule_continuation(site.flow_run, plan, clock.now())
+    progress = await start_wait_progress(site.keys, site.name, plan)
     await publish_deferral(
         site.keys,
         site.name,
         plan,
-        f"flow run `{continuation.name}` ({continuation.id}), scheduled for "
-        f"{plan.start.isoformat()}; this run's process exits and frees its infrastructure",
+        f"this flow run, rescheduled for {plan.start.isoformat()}; its process exits and frees "
+        "its infrastructure until the runner or worker starts it again in the window",
     )
+    now = clock.now()
+    state = await reschedule(
+        site.flow_run.id, PendingWait(plan, progress), waiting_message(plan, now), now
+    )
+    if state is None:
+        await forget_plan(site.flow_run.id)
+        site.logger.warning(
+            "Prefect refused to reschedule this flow run to the carbon window; waiting in-process"
+        )
+        return
     site.logger.info(
-        "Deferring to the carbon window: flow run %r (%s) is scheduled for %s; this run ends now "
-        "and releases its process",
-        continuation.name,
-        continuation.id,
+        "Rescheduled this flow run to the carbon window at %s; its process exits now and the "
+        "runner or worker starts it again then",
         plan.start.isoformat(),
     )
-    return deferred_state(plan, continuation)
+    raise Pause(state=state)
+
+
+async def _resume(site: Site, pending: PendingWait) -> None:
+    """The run is back at its window: log it, drop the stored plan, fill the progress."""
+    assert site.flow_run is not None
+    if pending.deferred_from is not None:
+        site.logger.info(
+            "Continuing the work deferred by flow run %s: carbon window planned for %s (%s)",
+            pending.deferred_from,
+            pending.plan.start.isoformat(),
+            pending.plan.reason,
+        )
+        return
+    site.logger.info(
+        "Back at the carbon window planned for %s (%s)",
+        pending.plan.start.isoformat(),
+        pending.plan.reason,
+    )
+    await forget_plan(site.flow_run.id)
+    if pending.progress_artifact_id is not None:
+        await complete_wait_progress(pending.progress_artifact_id)
+
+
+def waiting_message(plan: Plan, now: datetime) -> str:
+    """Why a run waits: the start it waits for and what that saves."""
+    saving = plan.expected_savings_pct
+    return (
+        f"Waiting for the carbon window at {plan.start.isoformat()} "
+        f"(in {format_duration(max(plan.start - now, timedelta(0)))}): expected "
+        f"{_fmt(plan.expected_intensity)} vs {_fmt(plan.immediate_intensity)} gCO2eq/kWh now"
+        + ("" if saving is None else f", {saving:.1f}% less")
+    )
 
 
 async def _wait_here(config: CarbonConfig, site: Site, provider: Any, plan: Plan) -> Plan:
@@ -282,7 +348,8 @@ async def _wait_here(config: CarbonConfig, site: Site, provider: Any, plan: Plan
 
     site.logger.info("Waiting in-process until %s for the carbon window", plan.start.isoformat())
     await _set_flow_state(
-        site, Running(name=LOCAL_WAIT_STATE_NAME, message=f"until {plan.start.isoformat()}")
+        site,
+        Running(name=LOCAL_WAIT_STATE_NAME, message=waiting_message(plan, clock.now())),
     )
     plan = await wait_for_window(
         provider,
@@ -300,10 +367,15 @@ async def _wait_here(config: CarbonConfig, site: Site, provider: Any, plan: Plan
 
 
 async def _set_flow_state(site: Site, state: State) -> None:
-    """Record the wait in the state history of a local flow run whose body is waiting."""
+    """Record the wait in the state history of a flow run whose body is waiting.
+
+    These ``Running`` states are not attempts: each is marked so the server does not count it
+    (otherwise the wait would use up the flow's ``retries``).
+    """
     if site.flow_run is None:
         return
     async with get_client() as client:
+        await not_an_attempt(client, site.flow_run.id)
         await client.set_flow_run_state(site.flow_run.id, state, force=True)
 
 

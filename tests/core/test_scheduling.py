@@ -156,3 +156,24 @@ async def test_clock_step_backwards_does_not_fire_early(clock: FakeClock):
         provider, plan, SchedulingRules(), clock=clock, sleep=sleep_with_ntp_step
     )
     assert clock.now() >= final.start
+
+
+async def test_a_retry_plans_within_the_deadline_of_the_first_start():
+    """Cleanest hour at T0+5h; a 6 h job first started at T0 and retried at T0+2h may still
+    take it, but retried at T0+6h30 (past its latest start, T0+6h) it must start at once, though
+    the cleaner T0+7h is only 30 minutes away."""
+    provider = ScriptedProvider(hourly([300, 300, 300, 300, 300, 100, 300, 80, 300, 300, 300]))
+    job = JobSpec.create(duration="1h", max_delay="6h")
+    early = await plan_job(
+        provider,
+        job.retried(T0, T0 + timedelta(hours=2)),
+        SchedulingRules(),
+        FakeClock(T0 + timedelta(hours=2)),
+    )
+    assert early.start == T0 + timedelta(hours=5)  # T0+7h (80) lies past the first deadline
+    assert early.latest_start == T0 + timedelta(hours=6)
+    retried_at = T0 + timedelta(hours=6, minutes=30)
+    late = await plan_job(
+        provider, job.retried(T0, retried_at), SchedulingRules(), FakeClock(retried_at)
+    )
+    assert late.start == late.latest_start == retried_at

@@ -1,6 +1,7 @@
-"""Creating a continuation against a busy Prefect API: transient failures (a 503 from a locked
-SQLite server, a dropped connection) are asked again until the continuation exists, within a
-budget that leaves the window time to be met; a request the API refuses as wrong is not."""
+"""Rescheduling a run to its window against a busy Prefect API: transient failures (a 503 from a
+locked SQLite server, a dropped connection) are asked again until the run is rescheduled,
+within a budget that leaves the window time to be met; a request the API refuses as wrong is
+not."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from prefect.client.schemas.objects import FlowRun
+from prefect.states import Scheduled
 
 from cleanshift_core import JobSpec, SchedulingRules, plan_job
 from cleanshift_core.cli import FixedClock
@@ -36,36 +37,34 @@ async def plan_in(request):
 def scripted(monkeypatch, outcomes):
     calls = []
 
-    async def create(flow_run, plan):
-        calls.append(plan.start)
+    async def reschedule_once(flow_run_id, wait, message):
+        calls.append(wait.plan.start)
         outcome = outcomes.pop(0)
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
-    monkeypatch.setattr(deferral, "_create_continuation", create)
+    monkeypatch.setattr(deferral, "_reschedule", reschedule_once)
     return calls
 
 
-def a_deployment_run() -> FlowRun:
-    return FlowRun(id=uuid4(), name="busy-day", flow_id=uuid4(), deployment_id=uuid4())
+async def reschedule(plan):
+    wait = deferral.PendingWait(plan)
+    return await deferral.reschedule(uuid4(), wait, "waiting", NOW, first_wait=0.01)
 
 
 @pytest.mark.parametrize("plan_in", [3600], indirect=True)
-async def test_a_busy_api_is_asked_again_until_the_continuation_exists(monkeypatch, plan_in):
-    created = a_deployment_run()
-    calls = scripted(
-        monkeypatch, [answer(503), httpx.ConnectError("refused"), answer(429), created]
-    )
-    got = await deferral.schedule_continuation(a_deployment_run(), plan_in, NOW, first_wait=0.01)
-    assert got is created and len(calls) == 4
+async def test_a_busy_api_is_asked_again_until_the_run_is_rescheduled(monkeypatch, plan_in):
+    state = Scheduled(scheduled_time=plan_in.start)
+    calls = scripted(monkeypatch, [answer(503), httpx.ConnectError("refused"), answer(429), state])
+    assert await reschedule(plan_in) is state and len(calls) == 4
 
 
 @pytest.mark.parametrize("plan_in", [3600], indirect=True)
 async def test_a_request_refused_as_wrong_is_not_retried(monkeypatch, plan_in):
-    calls = scripted(monkeypatch, [answer(422), a_deployment_run()])
+    calls = scripted(monkeypatch, [answer(422), Scheduled()])
     with pytest.raises(httpx.HTTPStatusError):
-        await deferral.schedule_continuation(a_deployment_run(), plan_in, NOW, first_wait=0.01)
+        await reschedule(plan_in)
     assert len(calls) == 1
 
 
@@ -74,6 +73,6 @@ async def test_retries_stop_within_half_the_time_left_to_the_window(monkeypatch,
     calls = scripted(monkeypatch, [answer(503)] * 1000)
     started = datetime.now(timezone.utc)
     with pytest.raises(httpx.HTTPStatusError):
-        await deferral.schedule_continuation(a_deployment_run(), plan_in, NOW, first_wait=0.01)
+        await reschedule(plan_in)
     assert (datetime.now(timezone.utc) - started).total_seconds() < 5  # budget 0.2 s + one wait
     assert 1 <= len(calls) < 1000
