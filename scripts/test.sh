@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Run the test suites, each in the venv that can import its framework:
-#   core, prefect -> .venvs/prefect      airflow -> .venvs/airflow (cleanshift_core is there too)
+# Run the test suites and checks, each in the venv that can import its framework (see the
+# table in run_suite below; scripts/bootstrap.sh builds the venvs):
+#   core, prefect  full suites on the newest Prefect (.venvs/prefect)
+#   airflow        full suite on the newest Airflow (.venvs/airflow)
+#   airflow-min    smoke suite on the lowest claimed Airflow minor (.venvs/airflow-min)
+#   prefect-min    smoke suite on the lowest claimed Prefect minor (.venvs/prefect-min)
+#   packaging      sdist + wheel, metadata, non-editable installs (scripts/check_packaging.sh)
 # Usage:  scripts/test.sh [extra pytest args...]      e.g. scripts/test.sh -x -k window
-#         SUITES="core airflow" scripts/test.sh      (default: all three)
-# Every suite must pass AND collect at least one test: pytest's exit code 5 ("no tests
-# collected") counts as a failure, so an empty or mis-selected suite cannot pass silently.
+#         SUITES="core airflow" scripts/test.sh      (default: all of them)
+# Extra args go to every pytest suite (not to packaging). Every suite must pass AND collect at
+# least one test: pytest's exit code 5 ("no tests collected") counts as a failure, so an empty
+# or mis-selected suite cannot pass silently.
 set -uo pipefail   # no -e: every suite runs, failures are collected and reported at the end
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/bootstrap.sh || { echo "test.sh: bootstrap failed" >&2; exit 1; }
 
-SUITES=${SUITES:-core prefect airflow}
+SUITES=${SUITES:-core prefect airflow airflow-min prefect-min packaging}
 [[ -n ${SUITES// /} ]] || { echo "test.sh: SUITES is empty: nothing to run" >&2; exit 1; }
 
 # Per-run scratch dir: Airflow and Prefect write their homes, databases and results here,
@@ -23,15 +29,29 @@ unset PREFECT_API_URL PREFECT_API_KEY   # never talk to a developer's real Prefe
 export PREFECT_SERVER_ANALYTICS_ENABLED=${PREFECT_SERVER_ANALYTICS_ENABLED:-false}
 export AIRFLOW__CORE__LOAD_EXAMPLES=${AIRFLOW__CORE__LOAD_EXAMPLES:-False}
 
+# run_pytest VENV PATHS...  (then the caller's extra args)
+run_pytest() { local venv=$1; shift; ".venvs/$venv/bin/python" -m pytest "$@" "${ARGS[@]}"; }
+
+# One line per suite or check; exit code 127 = unknown suite.
+run_suite() {
+    case $1 in
+        core)        run_pytest prefect tests/core ;;
+        prefect)     run_pytest prefect tests/prefect ;;
+        airflow)     run_pytest airflow tests/airflow ;;
+        airflow-min) run_pytest airflow-min tests/airflow/test_examples_dag_test.py \
+                         tests/airflow/test_beyond_one_window.py tests/airflow/test_trigger.py \
+                         tests/airflow/test_operators.py ;;
+        prefect-min) run_pytest prefect-min tests/prefect/test_examples.py \
+                         tests/prefect/test_decoration.py ;;
+        packaging)   bash scripts/check_packaging.sh ;;
+        *)           return 127 ;;
+    esac
+}
+
+ARGS=("$@")
 declare -a SUMMARY=()
 failed=0
 for suite in $SUITES; do
-    case $suite in
-        core | prefect) venv=prefect ;;
-        airflow) venv=airflow ;;
-        *) SUMMARY+=("$(printf '%-8s FAIL  unknown suite (use core, prefect, airflow)' "$suite")")
-           failed=1; continue ;;
-    esac
     # Fresh homes per suite so suites cannot see each other's state.
     export AIRFLOW_HOME=$RUN_TMP/$suite/airflow-home
     export PREFECT_HOME=$RUN_TMP/$suite/prefect-home
@@ -39,17 +59,18 @@ for suite in $SUITES; do
     mkdir -p "$AIRFLOW_HOME" "$PREFECT_HOME"
 
     echo
-    echo "=== suite '$suite' (tests/$suite, .venvs/$venv) ==="
+    echo "=== suite '$suite' ==="
     t0=$SECONDS
-    ".venvs/$venv/bin/python" -m pytest "tests/$suite" "$@"
+    run_suite "$suite"
     rc=$?
     case $rc in
         0) status="PASS" ;;
         5) status="FAIL  (exit 5: no tests collected)" ;;
-        *) status="FAIL  (pytest exit $rc)" ;;
+        127) status="FAIL  unknown suite (core prefect airflow airflow-min prefect-min packaging)" ;;
+        *) status="FAIL  (exit $rc)" ;;
     esac
     [[ $rc == 0 ]] || failed=1
-    SUMMARY+=("$(printf '%-8s %-40s %4d s' "$suite" "$status" $((SECONDS - t0)))")
+    SUMMARY+=("$(printf '%-12s %-40s %4d s' "$suite" "$status" $((SECONDS - t0)))")
 done
 
 echo
