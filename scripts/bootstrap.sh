@@ -3,11 +3,12 @@
 #   .venvs/airflow      -> .[airflow,plot,test]   newest Airflow the extra allows (full suite)
 #   .venvs/prefect      -> .[prefect,plot,test]   newest Prefect the extra allows (core + full suite)
 #   .venvs/airflow-min  -> .[airflow,test] + scripts/constraints/airflow-min.txt  (smoke suite)
+#   .venvs/airflow-3.2  -> .[airflow,test] + scripts/constraints/airflow-3.2.txt  (smoke suite)
 #   .venvs/prefect-min  -> .[prefect,test] + scripts/constraints/prefect-min.txt  (smoke suite)
 # Airflow and Prefect need separate venvs: apache-airflow-core 3.3 pins fastapi<0.137, Prefect
 # 3.8+ needs fastapi>=0.139 (see pyproject.toml extras). A constraints file pins the lowest
 # claimed minor, plus whatever a plain resolve of it gets wrong today.
-#   scripts/bootstrap.sh                 all four     scripts/bootstrap.sh airflow   only that one
+#   scripts/bootstrap.sh                 all of them  scripts/bootstrap.sh airflow   only that one
 #
 # Idempotent and quick when nothing changed: each venv keeps a stamp with the hash of
 # pyproject.toml + this script + the constraints + the Python version, and is only rebuilt when
@@ -66,10 +67,11 @@ declare -A EXTRAS=(
     [airflow]=airflow,plot,test
     [prefect]=prefect,plot,test
     [airflow-min]=airflow,test
+    [airflow-3.2]=airflow,test
     [prefect-min]=prefect,test
 )
 names=("$@")
-((${#names[@]})) || names=(airflow prefect airflow-min prefect-min)
+((${#names[@]})) || names=(airflow prefect airflow-min airflow-3.2 prefect-min)
 for name in "${names[@]}"; do
     [[ -v EXTRAS[$name] ]] || { echo "bootstrap: unknown venv '$name' (${!EXTRAS[*]})" >&2; exit 1; }
     make_venv "$name" "${EXTRAS[$name]}"

@@ -4,6 +4,7 @@
 #   core, prefect  full suites on the newest Prefect (.venvs/prefect)
 #   airflow        full suite on the newest Airflow (.venvs/airflow)
 #   airflow-min    smoke suite on the lowest claimed Airflow minor (.venvs/airflow-min)
+#   airflow-3.2    the same smoke suite on Airflow 3.2, pinned to a working set (.venvs/airflow-3.2)
 #   prefect-min    smoke suite on the lowest claimed Prefect minor (.venvs/prefect-min)
 #   packaging      sdist + wheel, metadata, non-editable installs (scripts/check_packaging.sh)
 # Usage:  scripts/test.sh [extra pytest args...]      e.g. scripts/test.sh -x -k window
@@ -16,7 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/bootstrap.sh || { echo "test.sh: bootstrap failed" >&2; exit 1; }
 
-SUITES=${SUITES:-core prefect airflow airflow-min prefect-min packaging}
+SUITES=${SUITES:-core prefect airflow airflow-min airflow-3.2 prefect-min packaging}
 [[ -n ${SUITES// /} ]] || { echo "test.sh: SUITES is empty: nothing to run" >&2; exit 1; }
 
 # Per-run scratch dir: Airflow and Prefect write their homes, databases and results here,
@@ -32,15 +33,19 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=${AIRFLOW__CORE__LOAD_EXAMPLES:-False}
 # run_pytest VENV PATHS...  (then the caller's extra args)
 run_pytest() { local venv=$1; shift; ".venvs/$venv/bin/python" -m pytest "$@" "${ARGS[@]}"; }
 
+# The smoke suite for older Airflow releases: the four example DAGs through dag.test() (what
+# `airflow dags test` runs) and the trigger/sensor/operator unit tests.
+AIRFLOW_SMOKE=(tests/airflow/test_examples_dag_test.py tests/airflow/test_beyond_one_window.py
+    tests/airflow/test_trigger.py tests/airflow/test_operators.py)
+
 # One line per suite or check; exit code 127 = unknown suite.
 run_suite() {
     case $1 in
         core)        run_pytest prefect tests/core ;;
         prefect)     run_pytest prefect tests/prefect ;;
         airflow)     run_pytest airflow tests/airflow ;;
-        airflow-min) run_pytest airflow-min tests/airflow/test_examples_dag_test.py \
-                         tests/airflow/test_beyond_one_window.py tests/airflow/test_trigger.py \
-                         tests/airflow/test_operators.py ;;
+        airflow-min) run_pytest airflow-min "${AIRFLOW_SMOKE[@]}" ;;
+        airflow-3.2) run_pytest airflow-3.2 "${AIRFLOW_SMOKE[@]}" ;;
         prefect-min) run_pytest prefect-min tests/prefect/test_examples.py \
                          tests/prefect/test_decoration.py ;;
         packaging)   bash scripts/check_packaging.sh ;;
@@ -66,7 +71,7 @@ for suite in $SUITES; do
     case $rc in
         0) status="PASS" ;;
         5) status="FAIL  (exit 5: no tests collected)" ;;
-        127) status="FAIL  unknown suite (core prefect airflow airflow-min prefect-min packaging)" ;;
+        127) status="FAIL  unknown suite (see the list at the top of scripts/test.sh)" ;;
         *) status="FAIL  (exit $rc)" ;;
     esac
     [[ $rc == 0 ]] || failed=1
