@@ -5,6 +5,7 @@
 #   .venvs/airflow-min  -> .[airflow,test] + scripts/constraints/airflow-min.txt  (smoke suite)
 #   .venvs/airflow-3.2  -> .[airflow,test] + scripts/constraints/airflow-3.2.txt  (smoke suite)
 #   .venvs/prefect-min  -> .[prefect,test] + scripts/constraints/prefect-min.txt  (smoke suite)
+#   .venvs/docs         -> .[docs]                mkdocs build --strict; imports only cleanshift_core
 # Airflow and Prefect need separate venvs: apache-airflow-core 3.3 pins fastapi<0.137, Prefect
 # 3.8+ needs fastapi>=0.139 (see pyproject.toml extras). A constraints file pins the lowest
 # claimed minor, plus whatever a plain resolve of it gets wrong today.
@@ -69,9 +70,10 @@ declare -A EXTRAS=(
     [airflow-min]=airflow,test
     [airflow-3.2]=airflow,test
     [prefect-min]=prefect,test
+    [docs]=docs
 )
 names=("$@")
-((${#names[@]})) || names=(airflow prefect airflow-min airflow-3.2 prefect-min)
+((${#names[@]})) || names=(airflow prefect airflow-min airflow-3.2 prefect-min docs)
 for name in "${names[@]}"; do
     [[ -v EXTRAS[$name] ]] || { echo "bootstrap: unknown venv '$name' (${!EXTRAS[*]})" >&2; exit 1; }
     make_venv "$name" "${EXTRAS[$name]}"

@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Run the test suites and checks, each in the venv that can import its framework (see the
 # table in run_suite below; scripts/bootstrap.sh builds the venvs):
+#   lint           ruff over the tree, mypy over src/ (scripts/lint.sh)
 #   core, prefect  full suites on the newest Prefect (.venvs/prefect)
 #   airflow        full suite on the newest Airflow (.venvs/airflow)
 #   airflow-min    smoke suite on the lowest claimed Airflow minor (.venvs/airflow-min)
 #   airflow-3.2    the same smoke suite on Airflow 3.2, pinned to a working set (.venvs/airflow-3.2)
 #   prefect-min    smoke suite on the lowest claimed Prefect minor (.venvs/prefect-min)
 #   packaging      sdist + wheel, metadata, non-editable installs (scripts/check_packaging.sh)
+#   docs           mkdocs build --strict in .venvs/docs (a broken link, include, image or API
+#                  reference fails)
 # Usage:  scripts/test.sh [extra pytest args...]      e.g. scripts/test.sh -x -k window
 #         SUITES="core airflow" scripts/test.sh      (default: all of them)
-# Extra args go to every pytest suite (not to packaging). Every suite must pass AND collect at
-# least one test: pytest's exit code 5 ("no tests collected") counts as a failure, so an empty
-# or mis-selected suite cannot pass silently.
+# Extra args go to every pytest suite (not to lint, packaging, docs). Every suite must pass AND
+# collect at least one test: pytest's exit code 5 ("no tests collected") counts as a failure, so
+# an empty or mis-selected suite cannot pass silently.
 set -uo pipefail   # no -e: every suite runs, failures are collected and reported at the end
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/bootstrap.sh || { echo "test.sh: bootstrap failed" >&2; exit 1; }
 
-SUITES=${SUITES:-core prefect airflow airflow-min airflow-3.2 prefect-min packaging}
+SUITES=${SUITES:-lint core prefect airflow airflow-min airflow-3.2 prefect-min packaging docs}
 [[ -n ${SUITES// /} ]] || { echo "test.sh: SUITES is empty: nothing to run" >&2; exit 1; }
 
 # Per-run scratch dir: Airflow and Prefect write their homes, databases and results here,
@@ -41,6 +44,7 @@ AIRFLOW_SMOKE=(tests/airflow/test_examples_dag_test.py tests/airflow/test_beyond
 # One line per suite or check; exit code 127 = unknown suite.
 run_suite() {
     case $1 in
+        lint)        bash scripts/lint.sh ;;
         core)        run_pytest prefect tests/core ;;
         prefect)     run_pytest prefect tests/prefect ;;
         airflow)     run_pytest airflow tests/airflow ;;
@@ -49,6 +53,8 @@ run_suite() {
         prefect-min) run_pytest prefect-min tests/prefect/test_examples.py \
                          tests/prefect/test_decoration.py ;;
         packaging)   bash scripts/check_packaging.sh ;;
+        docs)        NO_MKDOCS_2_WARNING=1 .venvs/docs/bin/mkdocs build --strict \
+                         --site-dir "$RUN_TMP/site" ;;
         *)           return 127 ;;
     esac
 }

@@ -22,7 +22,7 @@ os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLE_DAGS)
 
-from cleanshift_airflow.compat import AIRFLOW_V
+from cleanshift_airflow.compat import AIRFLOW_V  # noqa: E402  (Airflow reads AIRFLOW_HOME at import)
 
 # For the tests of start_from_trigger itself; older Airflow refuses the flag (test_operators).
 needs_start_from_trigger = pytest.mark.skipif(
