@@ -25,6 +25,7 @@ AIRFLOW_V = Version(Version(AIRFLOW_VERSION).base_version)
 
 __all__ = [
     "AIRFLOW_V",
+    "START_FROM_TRIGGER_SINCE",
     "AirflowException",
     "AirflowFailException",
     "AirflowSkipException",

@@ -8,12 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk import Connection
-from conftest import needs_start_from_trigger
+from conftest import needs_start_from_trigger, refuses_start_from_trigger
 from pydantic import SecretStr
 
 from cleanshift_airflow import PLAN_XCOM_KEY
 from cleanshift_airflow.compat import (
-    AIRFLOW_V,
     AirflowException,
     AirflowFailException,
     AirflowSkipException,
@@ -204,7 +203,7 @@ def test_end_from_trigger_reaches_the_start_trigger_but_not_the_worker_path():
     assert deferred.value.method_name == "execute_complete"
 
 
-@pytest.mark.skipif(AIRFLOW_V.release >= (3, 3), reason="Airflow 3.3+ honours start_from_trigger")
+@refuses_start_from_trigger
 @pytest.mark.parametrize(
     ("sensor_cls", "where"),
     [
