@@ -26,7 +26,6 @@ from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from cleanshift_core import (
     ConfigurationError,
@@ -43,6 +42,7 @@ from cleanshift_core.errors import BadSeriesError
 from cleanshift_core.timeutil import sleep_until_blocking
 from cleanshift_core.window import run_sync
 
+from .compat import AirflowException, AirflowFailException
 from .hooks import ProviderArg, ProviderRef, provider_reference, resolve_spec
 from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY
 from .links import CarbonReceiptLink

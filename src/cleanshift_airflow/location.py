@@ -10,6 +10,7 @@ from airflow.sdk import Context
 
 from cleanshift_core import ConfigurationError, Plan
 
+from .compat import require_start_from_trigger
 from .hooks import ProviderArg, ProviderRef, provider_reference
 from .keys import LOCATION_XCOM_KEY
 from .sensors import CarbonWindowSensor
@@ -45,6 +46,7 @@ class CarbonLocationSensor(CarbonWindowSensor):
             )
         refs = location_references(locations)
         start_from_trigger = kwargs.pop("start_from_trigger", False)
+        require_start_from_trigger(start_from_trigger)
         super().__init__(provider=next(iter(refs.values())), **kwargs)
         self.locations = refs
         self.start_from_trigger = start_from_trigger

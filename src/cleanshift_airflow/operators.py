@@ -8,7 +8,6 @@ from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowFailException
 
 from cleanshift_core import (
     CarbonReceipt,
@@ -19,6 +18,7 @@ from cleanshift_core import (
 )
 from cleanshift_core.window import run_sync
 
+from .compat import AirflowFailException
 from .hooks import ProviderArg, ProviderRef, provider_reference, resolve_spec
 from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY, RELEASED_AT_XCOM_KEY, decoded
 from .links import CarbonReceiptLink

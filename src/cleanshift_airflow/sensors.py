@@ -12,6 +12,7 @@ from airflow.triggers.base import StartTriggerArgs
 
 from cleanshift_core import ConfigurationError, Plan
 
+from .compat import require_start_from_trigger
 from .hooks import ProviderArg, ProviderRef, provider_reference
 from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
 from .links import CarbonReceiptLink
@@ -37,8 +38,8 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
     :param on_provider_error: ``run_now`` (default), ``wait_until_deadline`` or ``fail``.
     :param replan_interval: how often the waiting trigger re-plans on a refreshed forecast
         (default 5 minutes, the shared cache's refresh); ``None`` never re-plans.
-    :param start_from_trigger: start straight in the triggerer (Airflow 3.3+), so no worker is
-        used even to plan. Opt-in: the triggerer then loads the serialized DAG with each such
+    :param start_from_trigger: start straight in the triggerer, so no worker is used even to
+        plan. Needs Airflow 3.3+ (older releases ignore it; the sensor refuses it there). Opt-in: the triggerer then loads the serialized DAG with each such
         trigger (~1.6 MiB per trigger for a 200-task DAG) and keeps it.
     :param end_from_trigger: with ``start_from_trigger``, let the trigger end the task too
         (Airflow's ``TaskSuccessEvent``, pushing the same XComs): no worker resumes the sensor
@@ -108,6 +109,7 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
                 "end_from_trigger=True needs start_from_trigger=True: only a sensor that starts "
                 "in the triggerer can also end there"
             )
+        require_start_from_trigger(start_from_trigger)
         self.start_from_trigger = start_from_trigger
         self.end_from_trigger = end_from_trigger
         if start_from_trigger:

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from cleanshift_core import (
     ConfigurationError,
@@ -19,6 +18,7 @@ from cleanshift_core.errors import BadSeriesError
 from cleanshift_core.timeutil import sleep_until_blocking
 from cleanshift_core.window import run_sync
 
+from .compat import AirflowException, AirflowFailException, AirflowSkipException
 from .hooks import ProviderArg, provider_reference, resolve_spec
 from .keys import PLAN_XCOM_KEY
 from .triggers import CarbonWindowTrigger

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from conftest import needs_start_from_trigger
 from test_examples_dag_test import run_example, task_instance, xcom
 from test_operators import RecordingTI, demo_provider
 
@@ -16,6 +16,7 @@ from cleanshift_airflow.chunks import (
     CarbonChunkPlanOperator,
     CarbonChunksReceiptOperator,
 )
+from cleanshift_airflow.compat import TaskDeferred
 from cleanshift_airflow.keys import LOCATION_XCOM_KEY
 from cleanshift_airflow.location import CarbonLocationSensor
 from cleanshift_airflow.triggers import CarbonWindowTrigger
@@ -78,6 +79,7 @@ def test_location_sensor_arguments_fail_at_parse_with_a_fix():
         CarbonLocationSensor(task_id="w", locations={"a": "mock"}, provider="mock", duration="1h")
 
 
+@needs_start_from_trigger
 def test_location_sensor_starting_in_the_triggerer_plans_across_locations_there():
     sensor = CarbonLocationSensor(
         task_id="where",

@@ -8,18 +8,20 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk import Connection
-from airflow.sdk.exceptions import (
+from conftest import needs_start_from_trigger, refuses_start_from_trigger
+from pydantic import SecretStr
+
+from cleanshift_airflow import PLAN_XCOM_KEY
+from cleanshift_airflow.compat import (
     AirflowException,
     AirflowFailException,
     AirflowSkipException,
     TaskDeferred,
 )
-from pydantic import SecretStr
-
-from cleanshift_airflow import PLAN_XCOM_KEY
 from cleanshift_airflow.decorators import carbon_task
 from cleanshift_airflow.get_provider_info import get_provider_info
 from cleanshift_airflow.hooks import provider_reference, spec_from_connection
+from cleanshift_airflow.location import CarbonLocationSensor
 from cleanshift_airflow.operators import CarbonAwarePythonOperator, CarbonReceiptOperator
 from cleanshift_airflow.sensors import CarbonWindowSensor
 from cleanshift_airflow.triggers import CarbonWindowTrigger
@@ -162,6 +164,7 @@ def test_execute_complete_follows_the_event():
         sensor.execute_complete({"ti": ti}, {"status": "failed", "message": "boom"})
 
 
+@needs_start_from_trigger
 def test_start_from_trigger_hands_the_triggerer_renderable_kwargs():
     sensor = CarbonWindowSensor(
         task_id="w",
@@ -179,6 +182,7 @@ def test_start_from_trigger_hands_the_triggerer_renderable_kwargs():
     assert trigger.plan is None and trigger.provider == "cleanshift_default"
 
 
+@needs_start_from_trigger
 def test_end_from_trigger_reaches_the_start_trigger_but_not_the_worker_path():
     """The triggerer's trigger ends the task; execute() (the worker and dag.test() path) still
     defers to a trigger that resumes on the worker, because dag.test() would drop the XComs."""
@@ -197,6 +201,21 @@ def test_end_from_trigger_reaches_the_start_trigger_but_not_the_worker_path():
         sensor.execute(context={})
     assert not deferred.value.trigger.end_from_trigger
     assert deferred.value.method_name == "execute_complete"
+
+
+@refuses_start_from_trigger
+@pytest.mark.parametrize(
+    ("sensor_cls", "where"),
+    [
+        (CarbonWindowSensor, {"provider": "mock"}),
+        (CarbonLocationSensor, {"locations": {"a": "mock"}}),
+    ],
+)
+def test_start_from_trigger_is_refused_at_parse_time_where_airflow_would_ignore_it(
+    sensor_cls, where
+):
+    with pytest.raises(ConfigurationError, match=r"start_from_trigger=True needs Airflow 3\.3"):
+        sensor_cls(task_id="w", duration="1h", start_from_trigger=True, **where)
 
 
 def test_receipt_operator_refuses_to_invent_a_receipt_without_a_plan():
