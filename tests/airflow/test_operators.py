@@ -118,12 +118,16 @@ def test_sensor_defers_to_the_carbon_trigger_when_the_window_is_ahead():
         max_delay="75s",
         replan_interval="1m",
     )
+    ti = RecordingTI()
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute(context={})
+        sensor.execute(context={"ti": ti})
     trigger = deferred.value.trigger
     assert isinstance(trigger, CarbonWindowTrigger)
     assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout == timedelta(seconds=sensor.timeout)  # [sensors] default
     plan = Plan.model_validate_json(trigger.plan)
+    # the plan the task waits for is in XCom during the deferral (the UI tab shows it)
+    assert Plan.model_validate(ti.pushed[PLAN_XCOM_KEY]) == plan
     assert plan.start > datetime.now(timezone.utc) + timedelta(seconds=20)
     assert plan.start <= plan.latest_start
     assert trigger.provider["kind"] == "mock" and trigger.replan_interval == 60.0
@@ -194,7 +198,7 @@ def test_end_from_trigger_reaches_the_start_trigger_but_not_the_worker_path():
     module, _, name = args.trigger_cls.rpartition(".")
     assert getattr(importlib.import_module(module), name)(**args.trigger_kwargs).end_from_trigger
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute(context={})
+        sensor.execute(context={"ti": RecordingTI()})
     assert not deferred.value.trigger.end_from_trigger
     assert deferred.value.method_name == "execute_complete"
 
