@@ -23,7 +23,7 @@ from cleanshift_airflow.hooks import provider_reference, spec_from_connection
 from cleanshift_airflow.operators import CarbonAwarePythonOperator, CarbonReceiptOperator
 from cleanshift_airflow.sensors import CarbonWindowSensor
 from cleanshift_airflow.triggers import CarbonWindowTrigger
-from cleanshift_airflow.ui import render_receipts_page, render_task_page
+from cleanshift_airflow.ui import ReceiptRow, render_receipts_page, render_task_page, total_avoided
 from cleanshift_core import ConfigurationError, Plan
 
 
@@ -303,17 +303,39 @@ def test_task_page_renders_the_receipt_and_an_offline_chart():
     assert "<script" not in html and "http" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "<b>cleanest</b>" not in html  # escaped
     assert "No cleanshift plan" in render_task_page("t", None, None)
+    assert "Basis: the intensity data" in html
 
 
-def test_receipts_page_totals_grams_avoided():
-    html = render_receipts_page(
-        [
-            ("d", "r1", "t", _receipt(100.0)),
-            ("d", "r2", "t", _receipt(23.5)),
-            ("d", "r3", "t", _receipt(None)),
-        ]
-    )
-    assert "123.5 g" in html and "3 receipt(s) in all" in html
+def test_task_page_shows_the_plan_a_task_is_still_waiting_for():
+    plan = {
+        "start": "2026-01-01T03:00:00Z",
+        "end": "2026-01-01T04:00:00Z",
+        "latest_start": "2026-01-01T05:00:00Z",
+        "planned_at": "2026-01-01T00:30:00Z",
+        "expected_savings_pct": 40.0,
+        "reason": "re-planned at 2026-01-01T00:30:00Z: 12.0% cleaner than ...",
+        "forecast": [],
+    }
+    waiting = render_task_page("w", plan, None)
+    assert 'id="waiting"' in waiting and "2026-01-01T03:00:00Z" in waiting
+    assert "40.0 %" in waiting and "<th>Last re-plan</th><td>2026-01-01T00:30:00Z" in waiting
+    released = render_task_page("w", plan, None, released_at="2026-01-01T03:00:01Z")
+    assert 'id="waiting"' not in released
+
+
+def test_receipts_page_totals_each_unit_of_work_once_and_links_each_task_instance():
+    rows = [
+        ReceiptRow("d", "r1", "t", -1, _receipt(100.0)),
+        ReceiptRow("d", "r2", "t", -1, _receipt(23.5)),
+        ReceiptRow("d", "r3", "t", -1, _receipt(None)),
+        ReceiptRow("c", "r/1", "train", 2, _receipt(7.0), part_of="chunks_receipt"),
+    ]
+    total = total_avoided([(r.receipt, r.part_of is not None) for r in rows])
+    assert total == (123.5, 2)  # the chunk is inside its summed receipt, counted there
+    html = render_receipts_page(rows, total, matching=4)
+    assert "123.5 g" in html and "4 receipt(s) match" in html
+    assert 'href="/dags/c/runs/r%2F1/tasks/train/mapped/2" target="_top">train [2]</a>' in html
+    assert "(in chunks_receipt)" in html
 
 
 def test_plugin_app_refuses_requests_without_credentials():
