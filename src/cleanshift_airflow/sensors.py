@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -35,26 +33,16 @@ WAIT_MODES = ("reschedule", "poke")
 
 
 def default_deferrable() -> bool:
-    """``deferrable`` when a DAG does not pass it: Airflow's ``[operators] default_deferrable``
-    if the deployment sets it (``airflow.cfg`` or ``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE``),
-    otherwise ``True``.
-
-    Airflow's packaged default for that option is ``False``, which suits operators whose plain
-    form is the normal one; this sensor's plain form is the deferred wait, so a deployment
-    that never mentions the option keeps it, and one that sets the option (either way, e.g.
-    ``False`` where no triggerer runs) gets what it set.
-    """
-    section, key = "operators", "default_deferrable"
-    if f"AIRFLOW__{section.upper()}__{key.upper()}" in os.environ or (
-        configparser.ConfigParser.has_option(conf, section, key)
-    ):
-        return conf.getboolean(section, key)
-    return True
+    """``deferrable`` when a DAG passes neither it nor ``mode``: Airflow's ``[operators]
+    default_deferrable`` (read when the sensor is built, as Airflow's own deferrable sensors
+    read it; Airflow's packaged default is ``False``)."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
     """Succeed when the cleanest window for the downstream work opens; never hold a worker
-    while waiting (the wait runs in the triggerer).
+    while waiting (the wait runs in the triggerer, or, with ``deferrable=False``, between
+    rescheduled pokes).
 
     :param provider: a ``cleanshift`` connection id, or a provider spec (``"mock:speedup=720"``,
         ``{"kind": "file", "path": "grid.csv"}``); templated.
@@ -72,12 +60,13 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
     :param start_from_trigger: start straight in the triggerer (Airflow 3.3+), so no worker is
         used even to plan. Opt-in: the triggerer then loads the serialized DAG with each such
         trigger (~1.6 MiB per trigger for a 200-task DAG) and keeps it.
-    :param deferrable: wait in the triggerer (``True``, the default unless the deployment sets
-        Airflow's ``[operators] default_deferrable``) or, with ``False``, on workers in
-        Airflow's ``mode="reschedule"``: each poke re-plans on a fresh forecast against the
+    :param deferrable: wait in the triggerer (``True``) or, with ``False``, on workers in
+        Airflow's ``mode="reschedule"``. The default is Airflow's ``[operators]
+        default_deferrable`` (``False`` unless the deployment sets it), or ``True`` with
+        ``start_from_trigger``. In reschedule mode each poke re-plans on a fresh forecast against the
         deadline fixed at the first poke and frees the worker slot until the next poke
         (every ``poke_interval``, default ``replan_interval``, and never later than the
-        planned start). For deployments without a triggerer. Passing ``mode`` (``"reschedule"``
+        planned start), for deployments without a triggerer. Passing ``mode`` (``"reschedule"``
         or ``"poke"``, which holds the slot and sleeps) implies ``deferrable=False``.
     :param timeout: Airflow's sensor timeout (default ``[sensors] default_timeout``), applied
         to the deferral (the task fails with ``AirflowSensorTimeout``, or is skipped with
@@ -138,7 +127,7 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
             on_provider_error=on_provider_error,
             replan_interval=replan_interval,
         )
-        deferrable = _wait_kind(deferrable, kwargs)
+        deferrable = _wait_kind(deferrable, kwargs, start_from_trigger)
         if not deferrable:
             kwargs.setdefault("mode", "reschedule")
             kwargs.setdefault("poke_interval", window.replan_interval or DEFAULT_REPLAN_INTERVAL)
@@ -261,16 +250,17 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
         )
 
 
-def _wait_kind(deferrable: bool | None, kwargs: dict[str, Any]) -> bool:
-    """Whether the sensor defers, from ``deferrable`` and Airflow's ``mode`` /
-    ``poke_interval`` (both meaningful only for a wait on workers), checked at parse time."""
+def _wait_kind(deferrable: bool | None, kwargs: dict[str, Any], start_from_trigger: bool) -> bool:
+    """Whether the sensor defers, from ``deferrable``, ``start_from_trigger`` (which needs the
+    triggerer) and Airflow's ``mode`` / ``poke_interval`` (both meaningful only for a wait on
+    workers), checked at parse time."""
     if deferrable is not None and not isinstance(deferrable, bool):
         raise ConfigurationError(f"deferrable must be True or False, got {deferrable!r}")
     mode = kwargs.get("mode")
     if mode is not None and mode not in WAIT_MODES:
         raise ConfigurationError(f"mode must be one of {', '.join(WAIT_MODES)}, got {mode!r}")
     if deferrable is None:
-        deferrable = mode is None and default_deferrable()
+        deferrable = start_from_trigger or (mode is None and default_deferrable())
     if deferrable and (mode is not None or "poke_interval" in kwargs):
         given = ", ".join(k for k in ("mode", "poke_interval") if k in kwargs)
         raise ConfigurationError(

@@ -48,7 +48,11 @@ def locations(dirty_hour: float, clean_hour: float) -> dict:
 def test_location_sensor_defers_with_the_chosen_location_and_all_candidates():
     # The clean grid's trough (03:00) is 2 curve hours = 10 s away: worth deferring for.
     sensor = CarbonLocationSensor(
-        task_id="where", locations=locations(3, 1), duration="5s", max_delay="60s"
+        task_id="where",
+        locations=locations(3, 1),
+        duration="5s",
+        max_delay="60s",
+        deferrable=True,
     )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({"ti": RecordingTI()})

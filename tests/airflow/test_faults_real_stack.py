@@ -59,6 +59,7 @@ def restart():
         duration="5s",
         max_delay="3m",
         replan_interval="20s",
+        deferrable=True,
     )
 
 
@@ -84,7 +85,7 @@ def retry():
 def canary():
     window = CarbonWindowSensor(
         task_id="carbon_window", provider="canary_grid", duration="1s", max_delay="3s",
-        on_provider_error="wait_until_deadline", replan_interval=None,
+        on_provider_error="wait_until_deadline", replan_interval=None, deferrable=True,
     )
     receipt = CarbonReceiptOperator(
         task_id="carbon_receipt", sensor_task_id="carbon_window", power_kw=1.0

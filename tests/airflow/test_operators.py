@@ -117,6 +117,7 @@ def test_sensor_defers_to_the_carbon_trigger_when_the_window_is_ahead():
         duration="10s",
         max_delay="75s",
         replan_interval="1m",
+        deferrable=True,
     )
     ti = RecordingTI()
     with pytest.raises(TaskDeferred) as deferred:
@@ -137,7 +138,7 @@ def test_sensor_defers_to_the_carbon_trigger_when_the_window_is_ahead():
 def test_sensor_succeeds_without_deferring_when_the_window_is_open():
     ti = RecordingTI()
     sensor = CarbonWindowSensor(
-        task_id="w", provider=demo_provider(3), duration="10s", max_delay="75s"
+        task_id="w", provider=demo_provider(3), duration="10s", max_delay="75s", deferrable=True
     )
     sensor.execute(context={"ti": ti})  # no TaskDeferred
     plan = Plan.model_validate(ti.pushed[PLAN_XCOM_KEY])

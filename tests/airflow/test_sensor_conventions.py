@@ -55,16 +55,17 @@ BASE = {"task_id": "w", "provider": "mock", "duration": "10s", "max_delay": "75s
 # --- deferrable and [operators] default_deferrable ----------------------------------------
 
 
-def test_deferrable_defaults_to_the_triggerer_unless_the_deployment_says_otherwise(monkeypatch):
+def test_deferrable_defaults_to_operators_default_deferrable(monkeypatch):
     monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", raising=False)
-    assert CarbonWindowSensor(**BASE).deferrable is True
-    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
-    sensor = CarbonWindowSensor(**BASE)
+    sensor = CarbonWindowSensor(**BASE)  # Airflow's packaged default: False
     assert sensor.deferrable is False and sensor.mode == "reschedule"
     assert sensor.poke_interval == 300.0  # replan_interval's default, not Airflow's 60 s
-    assert CarbonWindowSensor(**BASE, deferrable=True).deferrable is True  # the DAG wins
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     assert CarbonWindowSensor(**BASE).deferrable is True
+    assert CarbonWindowSensor(**BASE, deferrable=False).deferrable is False  # the DAG wins
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
+    assert CarbonWindowSensor(**BASE, deferrable=True).deferrable is True
+    assert CarbonWindowSensor(**BASE, start_from_trigger=True).deferrable is True  # implied
 
 
 def test_mode_chooses_a_wait_on_workers_and_poke_interval_is_kept():
@@ -79,7 +80,7 @@ def test_mode_chooses_a_wait_on_workers_and_poke_interval_is_kept():
     [
         ({"deferrable": "yes"}, "deferrable must be True or False"),
         ({"deferrable": True, "mode": "reschedule"}, "mode applies to a wait on workers"),
-        ({"poke_interval": 30}, "poke_interval applies to a wait on workers"),
+        ({"deferrable": True, "poke_interval": 30}, "poke_interval applies to a wait on workers"),
         ({"mode": "sometimes"}, "mode must be one of reschedule, poke"),
         ({"deferrable": False, "start_from_trigger": True}, "start_from_trigger=True needs"),
         ({"timeout": 60}, "timeout=60s is shorter than max_delay=0:01:15"),
@@ -95,7 +96,9 @@ def test_sensor_conventions_that_cannot_hold_fail_at_parse(overrides, message):
 
 
 def test_timeout_reaches_the_deferral_and_the_start_trigger():
-    sensor = CarbonWindowSensor(**{**BASE, "provider": demo_provider(18)}, timeout=600)
+    sensor = CarbonWindowSensor(
+        **{**BASE, "provider": demo_provider(18)}, timeout=600, deferrable=True
+    )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({"ti": RecordingTI()})
     assert deferred.value.timeout == timedelta(seconds=600)
@@ -225,7 +228,7 @@ async def test_a_provider_failure_fails_or_soft_fails_the_same_on_every_path(pat
     context = {"ti": ReschedulingTI(), "task_reschedule_count": 0}
     if path == "worker_deferred":
         with pytest.raises(expected) as err:
-            failing_sensor(soft_fail).execute(context)
+            failing_sensor(soft_fail, deferrable=True).execute(context)
     elif path == "reschedule":
         with pytest.raises(expected) as err:
             failing_sensor(soft_fail, mode="reschedule").execute(context)
