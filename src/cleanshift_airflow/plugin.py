@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
-from .links import CarbonReceiptLink
+from .links import TAB_ROUTE, CarbonReceiptLink
 from .ui import app
 
 
@@ -20,7 +20,7 @@ class CleanshiftPlugin(AirflowPlugin):
             "name": "Carbon receipt",
             "href": "/cleanshift/ti/{DAG_ID}/{RUN_ID}/{TASK_ID}/{MAP_INDEX}",
             "destination": "task_instance",
-            "url_route": "cleanshift_receipt",
+            "url_route": TAB_ROUTE,
         },
         {
             "name": "Carbon receipts",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
 from .chart import forecast_svg
+from .links import ti_href
 from .keys import (
     PLAN_XCOM_KEY,
     RECEIPT_PARTS_XCOM_KEY,
@@ -96,7 +97,10 @@ def render_task_page(
     the deferral, re-published by the trigger when a re-plan moves the start).
     """
     if plan is None and receipt is None:
-        return '<p class="muted">No cleanshift plan or receipt for this task instance (yet).</p>'
+        return (
+            '<p class="muted">No cleanshift plan or receipt for this task instance: it is not a '
+            "carbon-aware task, or it has not planned yet.</p>"
+        )
     html = []
     if receipt is None and released_at is None and plan is not None:
         saving = plan.get("expected_savings_pct")
@@ -157,13 +161,6 @@ class ReceiptRow:
     part_of: str | None = None
 
 
-def ti_href(row: ReceiptRow) -> str:
-    """The task instance's page in Airflow's UI."""
-    parts = (row.dag_id, "runs", row.run_id, "tasks", row.task_id)
-    href = "/dags/" + "/".join(quote(p, safe="") for p in parts)
-    return href if row.map_index < 0 else f"{href}/mapped/{row.map_index}"
-
-
 def total_avoided(receipts: Iterable[tuple[dict, bool]]) -> tuple[float, int]:
     """Grams avoided over (receipt, is_part) pairs, each unit of work once: a summed receipt
     counts, the chunk receipts it is made of do not. Returns (grams, receipts counted)."""
@@ -188,7 +185,8 @@ def render_receipts_page(
         cells = (
             escape(row.dag_id),
             escape(row.run_id),
-            f'<a href="{escape(ti_href(row))}" target="_top">{task}</a>{note}',
+            f'<a href="{escape(ti_href(row.dag_id, row.run_id, row.task_id, row.map_index))}" '
+            f'target="_top">{task}</a>{note}',
             _fmt(r.get("ran_at")),
             _fmt(r.get("avg_intensity_gco2_per_kwh")),
             _fmt(r.get("counterfactual_avg_intensity")),
