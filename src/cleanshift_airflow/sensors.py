@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import (
 )
 from airflow.triggers.base import StartTriggerArgs
 
-from cleanshift_core import ConfigurationError, Plan
+from cleanshift_core import ConfigurationError, Plan, parse_duration
 from cleanshift_core.job import DEFAULT_MAX_DELAY
 
 from .hooks import ProviderArg, ProviderRef, provider_reference
@@ -129,6 +129,8 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
         )
         deferrable = _wait_kind(deferrable, kwargs, start_from_trigger)
         if not deferrable:
+            if isinstance(kwargs.get("poke_interval"), str):  # "15m"; numbers stay seconds
+                kwargs["poke_interval"] = parse_duration(kwargs["poke_interval"], "poke_interval")
             kwargs.setdefault("mode", "reschedule")
             kwargs.setdefault("poke_interval", window.replan_interval or DEFAULT_REPLAN_INTERVAL)
         super().__init__(**kwargs)

@@ -73,6 +73,7 @@ def test_mode_chooses_a_wait_on_workers_and_poke_interval_is_kept():
     assert sensor.deferrable is False and sensor.mode == "poke" and sensor.poke_interval == 7
     sensor = CarbonWindowSensor(**BASE, deferrable=False, replan_interval="2m")
     assert sensor.mode == "reschedule" and sensor.poke_interval == 120
+    assert CarbonWindowSensor(**BASE, mode="reschedule", poke_interval="15m").poke_interval == 900
 
 
 @pytest.mark.parametrize(
