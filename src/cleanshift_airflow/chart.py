@@ -27,7 +27,7 @@ def forecast_svg(
     if not forecast:
         return '<p class="muted">No forecast was available when this was planned.</p>'
     spans = [(_time(p["start"]), _time(p["end"]), float(p["intensity"])) for p in forecast]
-    marks = [w for w in ([window] if window else []) + [tuple(r) for r in runs]]
+    marks = ([window] if window else []) + [tuple(r) for r in runs]
     t0 = min([s for s, _, _ in spans] + [_time(a) for a, _ in marks])
     t1 = max([e for _, e, _ in spans] + [_time(b) for _, b in marks])
     top = max(v for _, _, v in spans) * 1.1 or 1.0

@@ -8,6 +8,7 @@ controller records the intervals the job actually ran, which is what its receipt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -92,10 +93,8 @@ class HaltController:
             log.info("halt_if_dirty: resumed")
 
     def _signal(self, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 class ChildFailed(CleanshiftError):

@@ -108,7 +108,7 @@ def scan_windows(
         raise BadSeriesError(f"job duration must be positive, got {duration}")
     if not series.starts:
         raise BadSeriesError("the intensity series is empty; the provider returned no data")
-    bounds = series.starts + (series.ends[-1],)
+    bounds = (*series.starts, series.ends[-1])
     values = series.values
     n = len(values)
     earliest = to_epoch(earliest_start)

@@ -60,12 +60,11 @@ class SchedulingRules:
             "on_provider_error",
             _enum(OnProviderError, self.on_provider_error, "on_provider_error"),
         )
-        if self.policy in _NEEDS_LIMIT:
-            if self.max_intensity is None:
-                raise ConfigurationError(
-                    f"policy={self.policy.value!r} needs max_intensity (gCO2eq/kWh), "
-                    "e.g. max_intensity=200"
-                )
+        if self.policy in _NEEDS_LIMIT and self.max_intensity is None:
+            raise ConfigurationError(
+                f"policy={self.policy.value!r} needs max_intensity (gCO2eq/kWh), "
+                "e.g. max_intensity=200"
+            )
         if self.max_intensity is not None and not (
             isinstance(self.max_intensity, (int, float))
             and math.isfinite(self.max_intensity)
@@ -103,15 +102,19 @@ def decide(series: IntensitySeries, job: JobSpec, rules: SchedulingRules, now: d
     immediate = scan.immediate_mean
     start, mean, reason = _choose(scan, rules, immediate)
 
-    if start > scan.earliest and rules.policy is not Policy.HALT_IF_DIRTY:
-        if immediate is not None and immediate > 0:
-            savings = (immediate - mean) / immediate * 100.0
-            if savings < rules.min_savings_pct:
-                reason = (
-                    f"running now: waiting until {from_epoch(start).isoformat()} would save "
-                    f"{savings:.1f}%, under min_savings_pct={rules.min_savings_pct:g}%"
-                )
-                start, mean = scan.starts[0], immediate
+    if (
+        start > scan.earliest
+        and rules.policy is not Policy.HALT_IF_DIRTY
+        and immediate is not None
+        and immediate > 0
+    ):
+        savings = (immediate - mean) / immediate * 100.0
+        if savings < rules.min_savings_pct:
+            reason = (
+                f"running now: waiting until {from_epoch(start).isoformat()} would save "
+                f"{savings:.1f}%, under min_savings_pct={rules.min_savings_pct:g}%"
+            )
+            start, mean = scan.starts[0], immediate
 
     window_end = from_epoch(scan.starts[-1] + scan.duration)
     return Plan(

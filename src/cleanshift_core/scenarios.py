@@ -30,6 +30,7 @@ need NumPy (``pip install 'cleanshift-suite[plot]'``); the simulation itself doe
 
 from __future__ import annotations
 
+import itertools
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -134,7 +135,7 @@ def on_study_grid(series: IntensitySeries, start: datetime | None = None) -> Int
         if s % STUDY_STEP.total_seconds() == 0 and (start is None or s >= to_epoch(start))
     ]
     step = STUDY_STEP.total_seconds()
-    for a, b in zip(keep, keep[1:]):
+    for a, b in itertools.pairwise(keep):
         if series.starts[b] - series.starts[a] != step:
             raise ConfigurationError(
                 f"the series has no half-hour point at {from_epoch(series.starts[a] + step).isoformat()}; "

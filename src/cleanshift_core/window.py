@@ -14,7 +14,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ConfigurationError
 from .halting import HaltController, require_posix, run_function_halting
@@ -27,6 +27,9 @@ from .providers.spec import ProviderSpec, build_provider
 from .receipt import CarbonReceipt
 from .scheduling import plan_job, settle_receipt, wait_for_window
 from .timeutil import SYSTEM_CLOCK, Clock, parse_duration
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 T = TypeVar("T")
 
@@ -94,7 +97,7 @@ class CarbonWindow:
             )
 
     # -------------------------------------------------------------- context managers
-    def __enter__(self) -> CarbonWindow:
+    def __enter__(self) -> Self:
         self._refuse_halting_block()
         run_sync(self._open())
         return self
@@ -103,7 +106,7 @@ class CarbonWindow:
         run_sync(self._close())
         return False
 
-    async def __aenter__(self) -> CarbonWindow:
+    async def __aenter__(self) -> Self:
         self._refuse_halting_block()
         await self._open()
         return self
