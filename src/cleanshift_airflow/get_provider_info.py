@@ -56,7 +56,11 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "provider": {
                         "label": "Provider kind",
-                        "schema": {"type": "string", "enum": list(PROVIDER_KINDS), "default": "mock"},
+                        "schema": {
+                            "type": "string",
+                            "enum": list(PROVIDER_KINDS),
+                            "default": "mock",
+                        },
                         "description": "One of: " + ", ".join(PROVIDER_KINDS),
                     },
                     "region": {

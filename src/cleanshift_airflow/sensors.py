@@ -68,11 +68,6 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
         (every ``poke_interval``, default ``replan_interval``, and never later than the
         planned start), for deployments without a triggerer. Passing ``mode`` (``"reschedule"``
         or ``"poke"``, which holds the slot and sleeps) implies ``deferrable=False``.
-    :param timeout: Airflow's sensor timeout (default ``[sensors] default_timeout``), applied
-        to the deferral (the task fails with ``AirflowSensorTimeout``, or is skipped with
-        ``soft_fail``) and to the reschedule-mode wait; it must not be shorter than
-        ``max_delay``. ``soft_fail=True`` skips instead of failing on any failure of the
-        wait (provider failure with ``on_provider_error="fail"``, timeout), on every path.
     :param end_from_trigger: with ``start_from_trigger``, let the trigger end the task too
         (Airflow's ``TaskSuccessEvent``, pushing the same XComs): no worker resumes the sensor
         when its window opens, so many windows opening at once are not queued behind worker
@@ -81,6 +76,12 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
         (:func:`~cleanshift_airflow.keys.decoded` reads either form, as
         :class:`~cleanshift_airflow.operators.CarbonReceiptOperator` does).
         ``dag.test()`` runs ``execute()`` and still resumes on the worker.
+
+    Airflow's ``timeout`` (default ``[sensors] default_timeout``) applies to the deferral
+    (the task fails with ``AirflowSensorTimeout``, or is skipped with ``soft_fail``) and to
+    the reschedule-mode wait; it must not be shorter than ``max_delay``. ``soft_fail=True``
+    skips instead of failing on any failure of the wait (provider failure with
+    ``on_provider_error="fail"``, timeout), on every path.
 
     The final plan is pushed to XCom under ``cleanshift_plan``, and the instant the gated work
     was released under ``cleanshift_released_at`` (read by

@@ -193,7 +193,7 @@ class CarbonWindowTrigger(BaseTrigger):
                 run_id=ti.run_id,
                 map_index=ti.map_index,
             )
-        except Exception as exc:  # any backend or API failure: the UI just shows an older plan
+        except Exception as exc:  # noqa: BLE001 - any backend/API failure: the UI shows an older plan
             self.log.warning("could not show the current plan in the UI: %s", exc)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -24,7 +24,6 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
 from .chart import forecast_svg
-from .links import ti_href
 from .keys import (
     PLAN_XCOM_KEY,
     RECEIPT_PARTS_XCOM_KEY,
@@ -32,6 +31,7 @@ from .keys import (
     RELEASED_AT_XCOM_KEY,
     decoded,
 )
+from .links import ti_href
 
 app = FastAPI(title="cleanshift", description="Carbon receipts of cleanshift tasks")
 
@@ -185,8 +185,10 @@ def render_receipts_page(
         cells = (
             escape(row.dag_id),
             escape(row.run_id),
-            f'<a href="{escape(ti_href(row.dag_id, row.run_id, row.task_id, row.map_index))}" '
-            f'target="_top">{task}</a>{note}',
+            (
+                f'<a href="{escape(ti_href(row.dag_id, row.run_id, row.task_id, row.map_index))}" '
+                f'target="_top">{task}</a>{note}'
+            ),
             _fmt(r.get("ran_at")),
             _fmt(r.get("avg_intensity_gco2_per_kwh")),
             _fmt(r.get("counterfactual_avg_intensity")),

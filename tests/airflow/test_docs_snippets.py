@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 PAGE = ROOT / "docs" / "airflow.md"
-SNIPPETS = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S) if PAGE.exists() else []
+SNIPPETS = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.DOTALL) if PAGE.exists() else []
 
 
 @pytest.mark.skipif(not SNIPPETS, reason="no docs/airflow.md on this branch")

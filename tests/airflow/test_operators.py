@@ -376,4 +376,6 @@ def test_the_extra_link_opens_the_tab_inside_airflows_ui():
         "/dags/etl/runs/manual__2026-01-01T00%3A00%3A00%2B00%3A00/tasks/carbon_window"
         "/plugin/cleanshift_receipt"
     )
-    assert link.get_link(None, ti_key=mapped).endswith("/tasks/chunk/mapped/3/plugin/cleanshift_receipt")
+    assert link.get_link(None, ti_key=mapped).endswith(
+        "/tasks/chunk/mapped/3/plugin/cleanshift_receipt"
+    )
