@@ -85,6 +85,9 @@ def stack() -> Iterator[Stack]:
     dags = {
         f"{DAG_ID}.py": (EXAMPLE_DAGS / f"{DAG_ID}.py").read_text(),
         "cleanshift_start_from_trigger.py": TRIGGER_ONLY_DAG,
+        "cleanshift_without_triggerer.py": (
+            EXAMPLE_DAGS / "cleanshift_without_triggerer.py"
+        ).read_text(),
     }
     with running_stack(dags) as stack:
         yield stack
@@ -177,3 +180,32 @@ def test_start_from_trigger_plans_and_waits_in_the_triggerer(stack):
         api.xcom(dag_id, run_id, "carbon_receipt", "cleanshift_receipt")
     )
     assert receipt.planned_start == plan.start and receipt.ran_at == released
+
+
+def test_without_a_triggerer_the_sensor_frees_its_slot_between_pokes_and_releases_on_time(stack):
+    """deferrable=False on the real scheduler: up_for_reschedule (no worker, no trigger) while
+    waiting, the plan in the tab meanwhile, released at the planned start."""
+    api = Api(stack)
+    dag_id = "cleanshift_without_triggerer"
+    run_id = api.trigger(dag_id)
+
+    def rescheduled():
+        ti = api.ti(dag_id, run_id, "carbon_window")
+        assert ti["state"] in (None, "scheduled", "queued", "running", "up_for_reschedule"), ti
+        return ti if ti["state"] == "up_for_reschedule" else None
+
+    waiting = wait_for("the sensor to be rescheduled", rescheduled, 120, every=0.25)
+    assert waiting["trigger"] is None
+    page = api.http.get(f"/cleanshift/ti/{dag_id}/{run_id}/carbon_window/-1")
+    assert 'id="waiting"' in page.text
+
+    assert api.wait_finished(dag_id, run_id) == "success", stack.logs()
+    plan = Plan.model_validate(api.xcom(dag_id, run_id, "carbon_window", "cleanshift_plan"))
+    sensor = api.ti(dag_id, run_id, "carbon_window")
+    lateness = (when(sensor["end_date"]) - plan.start).total_seconds()
+    assert plan.start > plan.earliest_start
+    assert 0 <= lateness <= 10, f"released {lateness:.1f}s after the planned start"
+    receipt = CarbonReceipt.model_validate(
+        api.xcom(dag_id, run_id, "carbon_receipt", "cleanshift_receipt")
+    )
+    assert receipt.planned_start == plan.start and receipt.scheduled_at == plan.earliest_start
