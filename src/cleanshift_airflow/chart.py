@@ -57,7 +57,7 @@ def forecast_svg(
             f'<rect class="run" x="{a:.1f}" y="{HEIGHT - BOTTOM - 10}" width="{max(b - a, 2):.1f}" '
             f'height="10" fill="#1b5e20"><title>actual run</title></rect>'
         )
-    path = []
+    path: list[str] = []
     for s, e, v in spans:
         path.append(f"{'M' if not path else 'L'}{x(s):.1f},{y(v):.1f} L{x(e):.1f},{y(v):.1f}")
     parts.append(

@@ -3,9 +3,14 @@ Airflow's UI (which handles the login), not the plugin's bare page."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
 
 #: The tab's ``url_route`` in the plugin's ``external_views``.
 TAB_ROUTE = "cleanshift_receipt"
@@ -21,6 +26,6 @@ def ti_href(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
 class CarbonReceiptLink(BaseOperatorLink):
     name = "Carbon receipt"
 
-    def get_link(self, operator, *, ti_key) -> str:  # type: ignore[override]
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         href = ti_href(ti_key.dag_id, ti_key.run_id, ti_key.task_id, ti_key.map_index)
         return f"{href}/plugin/{TAB_ROUTE}"

@@ -240,7 +240,8 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
             return interval
         return max(0.0, min(interval, (self._planned_start - utcnow()).total_seconds()))
 
-    def _release(self, context: Context, plan: Plan) -> Any:
+    def _release(self, context: Context, plan: Plan) -> str | None:
+        """Push the plan and release the task; what it returns is the task's return value."""
         self.push_plan(context, plan)
         context["ti"].xcom_push(key=RELEASED_AT_XCOM_KEY, value=utcnow().isoformat())
         saving = plan.expected_savings_pct
@@ -251,6 +252,7 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
             "unknown" if saving is None else f"{saving:.1f}%",
             PLAN_XCOM_KEY,
         )
+        return None
 
 
 def _wait_kind(deferrable: bool | None, kwargs: dict[str, Any], start_from_trigger: bool) -> bool:

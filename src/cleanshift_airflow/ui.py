@@ -21,7 +21,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 from airflow.models.xcom import XComModel
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from .chart import forecast_svg
 from .keys import (
@@ -121,7 +121,7 @@ def render_task_page(
         html.append("<table>" + "".join(rows) + "</table>")
         html.append(f'<p class="muted">{escape(BASIS_NOTE)}</p>')
     elif plan is not None:
-        rows = [
+        fields = [
             ("Planned start", plan.get("start")),
             ("Planned end", plan.get("end")),
             ("Could have started", plan.get("earliest_start")),
@@ -141,7 +141,7 @@ def render_task_page(
         html.append(
             '<p class="muted">Plan of a sensor; the receipt of the gated work is on the '
             "receipt task.</p><table>"
-            + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in rows)
+            + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in fields)
             + "</table>"
         )
     if plan is not None:
@@ -220,7 +220,7 @@ def _xcom_rows(session: Any, *conditions: Any) -> list[XComModel]:
 )
 def task_instance_receipt(
     dag_id: str, run_id: str, task_id: str, map_index: str, session: SessionDep
-):
+) -> HTMLResponse:
     """The "Carbon receipt" tab of one task instance."""
     index = int(map_index) if map_index.lstrip("-").isdigit() else -1  # "{MAP_INDEX}" if unmapped
     values = {
@@ -255,7 +255,7 @@ def list_receipts(
 ) -> tuple[list[ReceiptRow], tuple[float, int], int]:
     """One page of the receipts of ``dag_ids`` (newest first, paged in the database), the
     total grams avoided over all of them (each unit of work once), and how many match."""
-    where = [XComModel.dag_id.in_(list(dag_ids))]
+    where: list[ColumnElement[bool]] = [XComModel.dag_id.in_(list(dag_ids))]
     if since is not None:
         where.append(XComModel.timestamp >= since)
     if until is not None:
@@ -309,7 +309,7 @@ def receipts(
     until: datetime | None = None,
     offset: int = Query(0, ge=0),
     limit: int = Query(PAGE_SIZE, ge=1, le=500),
-):
+) -> HTMLResponse:
     """Receipts across DAG runs the user may read, newest first, a page at a time (paged in
     the database), filtered by DAG and by period; the total counts each unit of work once."""
     allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError, JobSkipped
 from .job import JobSpec
@@ -52,6 +53,16 @@ class SchedulingRules:
     max_intensity: float | None = None
     min_savings_pct: float = 0.0
     on_provider_error: OnProviderError = OnProviderError.RUN_NOW
+
+    if TYPE_CHECKING:  # the enums' values are accepted too; __post_init__ converts them
+
+        def __init__(
+            self,
+            policy: Policy | str = Policy.MIN_CARBON,
+            max_intensity: float | None = None,
+            min_savings_pct: float = 0.0,
+            on_provider_error: OnProviderError | str = OnProviderError.RUN_NOW,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "policy", _enum(Policy, self.policy, "policy"))
@@ -156,6 +167,7 @@ def _choose(
             f"starting now; pausing while intensity is above {limit:g} gCO2eq/kWh",
         )
     if policy is Policy.NOW_OR_NEVER:
+        assert limit is not None  # required for this policy (__post_init__)
         mean = immediate if immediate is not None else scan.means[0]
         if mean <= limit:
             return scan.starts[0], mean, f"running now: {mean:.0f} ≤ {limit:g} gCO2eq/kWh"
@@ -165,6 +177,7 @@ def _choose(
         )
     best = scan.best_index()
     if policy is Policy.THRESHOLD:
+        assert limit is not None  # required for this policy (__post_init__)
         hit = scan.first_at_or_below(limit)
         if hit is not None:
             start, mean = hit

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
+from types import ModuleType
 
 from .chunks import plan_chunks
 from .errors import ConfigurationError
@@ -269,7 +270,7 @@ class _Integral:
         return (self.at(b) - self.at(a)) / 3600.0
 
 
-def _numpy():
+def _numpy() -> ModuleType:
     try:
         import numpy
     except ImportError:  # pragma: no cover - depends on the environment

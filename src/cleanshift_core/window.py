@@ -102,9 +102,8 @@ class CarbonWindow:
         run_sync(self._open())
         return self
 
-    def __exit__(self, *exc_info: object) -> bool:
+    def __exit__(self, *exc_info: object) -> None:
         run_sync(self._close())
-        return False
 
     async def __aenter__(self) -> Self:
         self._refuse_halting_block()
@@ -130,10 +129,11 @@ class CarbonWindow:
     async def _run_halting(self, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         await self._open()
 
+        limit = self.rules.max_intensity
+        assert limit is not None  # halt_if_dirty requires it (SchedulingRules)
+
         def controller(pid: int) -> HaltController:
-            return HaltController(
-                pid, self.provider, self.rules.max_intensity, self.poll_interval_seconds, self.clock
-            )
+            return HaltController(pid, self.provider, limit, self.poll_interval_seconds, self.clock)
 
         result, intervals = await run_function_halting(func, args, kwargs, controller)
         await self._close(intervals)

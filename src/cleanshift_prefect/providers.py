@@ -63,7 +63,7 @@ class ProviderRef:
         if self._instance is not None:
             return self._instance
         if self._block_name is not None:
-            block = await GridIntensityCredentials.aload(self._block_name)
+            block: GridIntensityCredentials = await GridIntensityCredentials.aload(self._block_name)
             return shared_provider(block.to_spec())
         assert self._spec is not None
         return shared_provider(self._spec)
