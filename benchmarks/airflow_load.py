@@ -102,6 +102,7 @@ for d in range({dags}):
                 replan_interval="60s",
                 start_from_trigger={start_from_trigger},
                 end_from_trigger={end_from_trigger},
+                deferrable=True,
             )
     globals()[dag.dag_id] = dag
 """

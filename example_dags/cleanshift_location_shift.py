@@ -61,6 +61,7 @@ def cleanshift_location_shift():
         locations=LOCATIONS,
         duration="5s",
         max_delay="30s",
+        deferrable=True,  # wait in the triggerer (default: [operators] default_deferrable)
     )
 
     @task

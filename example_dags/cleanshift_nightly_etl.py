@@ -53,6 +53,7 @@ def cleanshift_nightly_etl():
         duration="10s",
         max_delay="75s",
         min_savings_pct=5,
+        deferrable=True,  # wait in the triggerer (default: [operators] default_deferrable)
     )
 
     @task

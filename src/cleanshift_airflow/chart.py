@@ -68,12 +68,12 @@ def forecast_svg(
         parts.append(
             f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{v:.0f}</text>'
         )
-    for frac in (0, 0.5, 1):
+    for frac, anchor in ((0, "start"), (0.5, "middle"), (1, "end")):  # the last stays inside
         t = t0 + (t1 - t0) * frac
         label = datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%S")
         parts.append(
-            f'<text x="{x(t):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" font-size="11">'
-            f"{escape(label)}</text>"
+            f'<text x="{x(t):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="{anchor}" '
+            f'font-size="11">{escape(label)}</text>'
         )
     parts.append(
         f'<text x="{LEFT}" y="{HEIGHT - 4}" font-size="11">gCO2eq/kWh (UTC) — line: forecast; '

@@ -44,7 +44,7 @@ from cleanshift_core.window import run_sync
 
 from .compat import AirflowException, AirflowFailException
 from .hooks import ProviderArg, ProviderRef, provider_reference, resolve_spec
-from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY
+from .keys import PLAN_XCOM_KEY, RECEIPT_PARTS_XCOM_KEY, RECEIPT_XCOM_KEY
 from .links import CarbonReceiptLink
 from .operators import CarbonReceiptOperator, _check_energy, describe, settle_and_push
 from .triggers import CarbonWindowTrigger
@@ -209,7 +209,9 @@ class CarbonChunksReceiptOperator(CarbonReceiptOperator):
     Reads the whole job's plan from ``plan_task_id`` (a :class:`CarbonChunkPlanOperator`) and
     every chunk's receipt from the mapped ``chunk_task_id``, and settles one receipt over all
     their run intervals (the core's ``settle_receipt``: measured history if the provider has
-    it), against running the same total time at once. Pushed under ``cleanshift_receipt``.
+    it), against running the same total time at once. Pushed under ``cleanshift_receipt``,
+    with ``cleanshift_receipt_parts`` naming the chunk task, so the receipts page counts the
+    job once.
     """
 
     def __init__(self, *, plan_task_id: str, chunk_task_id: str, **kwargs: Any) -> None:
@@ -245,4 +247,5 @@ class CarbonChunksReceiptOperator(CarbonReceiptOperator):
             )
         )
         ti.xcom_push(key=RECEIPT_XCOM_KEY, value=receipt.model_dump(mode="json"))
+        ti.xcom_push(key=RECEIPT_PARTS_XCOM_KEY, value=self.chunk_task_id)
         self.log.info("receipt of %d chunk run(s): %s", len(intervals), describe(receipt))

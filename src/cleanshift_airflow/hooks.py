@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
-from cleanshift_core import ConfigurationError, ProviderSpec, build_provider
+from cleanshift_core import CleanshiftError, ConfigurationError, ProviderSpec, build_provider
 from cleanshift_core.providers import provider_kinds
+from cleanshift_core.window import run_sync
 
 #: What a DAG passes as ``provider``: a connection id or a spec (string or dict).
 ProviderArg = str | Mapping[str, Any]
@@ -46,23 +48,65 @@ class CleanshiftHook(BaseHook):
         return self.provider_spec()
 
     def provider_spec(self) -> ProviderSpec:
-        return spec_from_connection(self.get_connection(self.cleanshift_conn_id))
+        try:
+            return spec_from_connection(self.get_connection(self.cleanshift_conn_id))
+        except AirflowNotFoundException:
+            raise missing_connection(self.cleanshift_conn_id) from None
 
     @classmethod
     async def aprovider_spec(cls, conn_id: str) -> ProviderSpec:
         """The same, for the triggerer's event loop."""
-        return spec_from_connection(await cls.aget_connection(conn_id))
+        try:
+            return spec_from_connection(await cls.aget_connection(conn_id))
+        except AirflowNotFoundException:
+            raise missing_connection(conn_id) from None
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One current-intensity request to the connection's provider (``airflow connections
+        test``, the UI's *Test* button). The answer never contains the connection's secrets."""
+        try:
+            spec = self.provider_spec()
+            point = run_sync(_current(spec))
+        except CleanshiftError as exc:
+            return False, _without_secrets(f"{type(exc).__name__}: {exc}", self)
+        return True, (
+            f"{spec.kind} answered: {point.value:.0f} gCO2eq/kWh for "
+            f"{point.start.isoformat()}–{point.end.isoformat()}"
+        )
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         return {
-            "hidden_fields": ["schema", "port", "extra"],
+            # "extra" stays visible: Airflow 3's connection form cannot hide it.
+            "hidden_fields": ["schema", "port"],
             "relabeling": {
                 "host": "Base URL (optional)",
                 "login": "WattTime user",
                 "password": "API key / WattTime password",
             },
         }
+
+
+def missing_connection(conn_id: str) -> ConfigurationError:
+    """One line that says how to create the connection a DAG names."""
+    return ConfigurationError(
+        f"no Airflow connection {conn_id!r}: create it, e.g. `airflow connections add {conn_id} "
+        """--conn-type cleanshift --conn-extra '{"provider": "ukci"}'` (or Admin → Connections), """
+        "or pass an inline spec such as provider='mock:speedup=720'"
+    )
+
+
+async def _current(spec: ProviderSpec) -> Any:
+    provider = build_provider(spec)
+    try:
+        return await provider.current()
+    finally:
+        await provider.aclose()
+
+
+def _without_secrets(message: str, hook: CleanshiftHook) -> str:
+    password = hook.get_connection(hook.cleanshift_conn_id).password
+    return message.replace(password, "***") if password else message
 
 
 def spec_from_connection(conn: Any) -> ProviderSpec:

@@ -17,6 +17,10 @@ LOCATION_XCOM_KEY = "cleanshift_location"
 #: :class:`~cleanshift_airflow.chunks.CarbonChunkPlanOperator`, which mapped chunk tasks
 #: ``.expand(chunk=...)`` over. Its ``cleanshift_plan`` is the whole job's plan.
 CHUNKS_XCOM_KEY = "return_value"
+#: On a :class:`~cleanshift_airflow.chunks.CarbonChunksReceiptOperator`: the task id of the
+#: mapped chunk task whose receipts its summed receipt is made of, so totals count that unit
+#: of work once (the sum, not the sum plus its parts).
+RECEIPT_PARTS_XCOM_KEY = "cleanshift_receipt_parts"
 
 
 def decoded(value: Any) -> Any:

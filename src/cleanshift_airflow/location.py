@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,7 +9,6 @@ from airflow.sdk import Context
 
 from cleanshift_core import ConfigurationError, Plan
 
-from .compat import require_start_from_trigger
 from .hooks import ProviderArg, ProviderRef, provider_reference
 from .keys import LOCATION_XCOM_KEY
 from .sensors import CarbonWindowSensor
@@ -45,15 +43,8 @@ class CarbonLocationSensor(CarbonWindowSensor):
                 "CarbonLocationSensor takes locations={label: provider, ...}, not provider="
             )
         refs = location_references(locations)
-        start_from_trigger = kwargs.pop("start_from_trigger", False)
-        require_start_from_trigger(start_from_trigger)
+        self.locations = refs  # before super(): the start trigger's kwargs name them
         super().__init__(provider=next(iter(refs.values())), **kwargs)
-        self.locations = refs
-        self.start_from_trigger = start_from_trigger
-        if start_from_trigger:  # trigger kwargs named like template fields render there
-            self.start_trigger_args = dataclasses.replace(
-                self.start_trigger_args, trigger_kwargs=self.trigger_kwargs()
-            )
 
     def trigger_kwargs(self) -> dict[str, Any]:
         return {**super().trigger_kwargs(), "locations": location_references(self.locations)}

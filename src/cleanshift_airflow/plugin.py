@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from .links import CarbonReceiptLink
+from .links import TAB_ROUTE, CarbonReceiptLink
 from .ui import app
 
 
@@ -16,7 +16,7 @@ class CleanshiftPlugin(AirflowPlugin):
             "name": "Carbon receipt",
             "href": "/cleanshift/ti/{DAG_ID}/{RUN_ID}/{TASK_ID}/{MAP_INDEX}",
             "destination": "task_instance",
-            "url_route": "cleanshift_receipt",
+            "url_route": TAB_ROUTE,
         },
         {
             "name": "Carbon receipts",

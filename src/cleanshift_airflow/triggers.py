@@ -51,6 +51,9 @@ class CarbonWindowTrigger(BaseTrigger):
     ``"failed"`` with a ``message`` (the plan travels in the event because ``dag.test()``
     drops defer kwargs).
 
+    The plan it waits for is also written to the task's ``cleanshift_plan`` XCom whenever it
+    changes (planned here, or moved by a re-plan), so the UI shows it during the wait.
+
     With ``end_from_trigger`` it ends the task itself instead (Airflow's convention, as in
     ``DateTimeTrigger``): a ``TaskSuccessEvent`` carrying the XComs the sensor's
     ``execute_complete`` would push (the plan and the released-at instant), or a
@@ -85,6 +88,7 @@ class CarbonWindowTrigger(BaseTrigger):
         plan: str | None = None,
         locations: Mapping[str, ProviderRef] | None = None,
         end_from_trigger: bool = False,
+        soft_fail: bool = False,
         clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
@@ -101,6 +105,7 @@ class CarbonWindowTrigger(BaseTrigger):
         self.plan = plan
         self.locations = dict(locations) if locations else None
         self.end_from_trigger = bool(end_from_trigger)
+        self.soft_fail = bool(soft_fail)
         self.clock = clock
         self.sleep = sleep
 
@@ -123,6 +128,7 @@ class CarbonWindowTrigger(BaseTrigger):
             "plan": self.plan,
             "locations": self.locations if locations is None else dict(locations),
             "end_from_trigger": self.end_from_trigger,
+            "soft_fail": self.soft_fail,
         }
 
     def __repr__(self) -> str:
@@ -167,13 +173,39 @@ class CarbonWindowTrigger(BaseTrigger):
             return self.locations[plan.location]
         return self.provider
 
+    async def publish(self, plan: Plan) -> None:
+        """Replace the task's ``cleanshift_plan`` XCom, so the UI shows the plan the trigger
+        now waits for (after planning in the triggerer, and after each re-plan that moves the
+        start). Only where the triggerer runs this trigger for a task instance.
+
+        The display must never cost the wait: a failed write is logged and the wait goes on.
+        """
+        ti = self.task_instance
+        if ti is None:  # unit tests, dag.test()'s inline run
+            return
+        from airflow.sdk.execution_time.xcom import XCom
+
+        try:
+            await XCom.aset(
+                PLAN_XCOM_KEY,
+                plan.model_dump(mode="json"),
+                dag_id=ti.dag_id,
+                task_id=ti.task_id,
+                run_id=ti.run_id,
+                map_index=ti.map_index,
+            )
+        except Exception as exc:  # noqa: BLE001 - any backend/API failure: the UI shows an older plan
+            self.log.warning("could not show the current plan in the UI: %s", exc)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         replans = 0
+        published: list[asyncio.Task] = []
 
         def replanned(moved: Plan) -> None:
             nonlocal replans
             replans += 1
             self.log.debug("re-planned: start %s (%s)", moved.start.isoformat(), moved.reason)
+            published.append(asyncio.ensure_future(self.publish(moved)))
 
         try:
             rules = self.rules
@@ -183,6 +215,7 @@ class CarbonWindowTrigger(BaseTrigger):
                 specs = {k: await aresolve_spec(ref) for k, ref in self.provider_refs.items()}
                 plan = await self.make_plan(specs)
                 self.log.debug("planned: start %s (%s)", plan.start.isoformat(), plan.reason)
+                await self.publish(plan)
             provider = shared_provider(await aresolve_spec(self.provider_ref_for(plan)))
             plan = await wait_for_window(
                 provider,
@@ -195,6 +228,7 @@ class CarbonWindowTrigger(BaseTrigger):
                 sleep=self.sleep,
                 on_replan=replanned,
             )
+            await asyncio.gather(*published)
         except JobSkipped as exc:
             yield self._skipped(str(exc))
             return
@@ -228,5 +262,6 @@ class CarbonWindowTrigger(BaseTrigger):
     def _failed(self, message: str) -> TriggerEvent:
         if self.end_from_trigger:
             self.log.error("carbon window failed: %s", message)
-            return TaskFailedEvent()
+            # No worker resumes the task, so the sensor's soft_fail is applied here.
+            return TaskSkippedEvent() if self.soft_fail else TaskFailedEvent()
         return TriggerEvent({"status": "failed", "message": message})

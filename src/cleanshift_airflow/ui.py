@@ -7,21 +7,31 @@ authorisation (the auth manager's DAG-level XCom permission), exactly like the c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from airflow.models.xcom import XComModel
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 
 from .chart import forecast_svg
-from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY
+from .keys import (
+    PLAN_XCOM_KEY,
+    RECEIPT_PARTS_XCOM_KEY,
+    RECEIPT_XCOM_KEY,
+    RELEASED_AT_XCOM_KEY,
+    decoded,
+)
+from .links import ti_href
 
 app = FastAPI(title="cleanshift", description="Carbon receipts of cleanshift tasks")
 
@@ -69,11 +79,36 @@ RECEIPT_ROWS = (
 )
 
 
-def render_task_page(title: str, plan: dict | None, receipt: dict | None) -> str:
-    """The tab's body: the receipt table (or the plan, for a sensor) and the chart."""
+#: Beside a receipt's "Basis" and "Estimate": what the two say together.
+BASIS_NOTE = (
+    "Basis: the intensity data the receipt was settled on (measured history if the provider "
+    "has it, else the forecast the plan was made on). Estimate: True unless that data is "
+    "measured and covers the whole run and the energy was measured (energy_kwh), not derived "
+    "from a nominal power_kw — so measured basis with a power_kw is still an estimate."
+)
+
+
+def render_task_page(
+    title: str, plan: dict | None, receipt: dict | None, released_at: str | None = None
+) -> str:
+    """The tab's body: the receipt table (or the plan, for a sensor) and the chart.
+
+    A plan without a release instant is the one the task is still waiting for (pushed before
+    the deferral, re-published by the trigger when a re-plan moves the start).
+    """
     if plan is None and receipt is None:
-        return '<p class="muted">No cleanshift plan or receipt for this task instance (yet).</p>'
+        return (
+            '<p class="muted">No cleanshift plan or receipt for this task instance: it is not a '
+            "carbon-aware task, or it has not planned yet.</p>"
+        )
     html = []
+    if receipt is None and released_at is None and plan is not None:
+        saving = plan.get("expected_savings_pct")
+        html.append(
+            f'<p id="waiting"><strong>Waiting for the carbon window</strong>: planned start '
+            f"{_fmt(plan.get('start'))}, latest start {_fmt(plan.get('latest_start'))}, "
+            f"expected saving {_fmt(saving, ' %')}.</p>"
+        )
     if receipt is not None:
         rows = []
         for label, key, unit in RECEIPT_ROWS:
@@ -84,6 +119,7 @@ def render_task_page(title: str, plan: dict | None, receipt: dict | None) -> str
             )
             rows.append(f"<tr><th>{label}</th><td>{_fmt(value, unit)}</td></tr>")
         html.append("<table>" + "".join(rows) + "</table>")
+        html.append(f'<p class="muted">{escape(BASIS_NOTE)}</p>')
     elif plan is not None:
         fields = [
             ("Planned start", plan.get("start")),
@@ -93,6 +129,13 @@ def render_task_page(title: str, plan: dict | None, receipt: dict | None) -> str
             ("Expected intensity", plan.get("expected_intensity")),
             ("If started at once", plan.get("immediate_intensity")),
             ("Expected saving %", plan.get("expected_savings_pct")),
+            ("Planned at", plan.get("planned_at")),
+            (
+                "Last re-plan",
+                plan.get("planned_at")
+                if str(plan.get("reason", "")).startswith("re-planned")
+                else "none yet",
+            ),
             ("Reason", plan.get("reason")),
         ]
         html.append(
@@ -107,41 +150,62 @@ def render_task_page(title: str, plan: dict | None, receipt: dict | None) -> str
     return "".join(html)
 
 
-def render_receipts_page(rows: Iterable[tuple[str, str, str, dict]]) -> str:
-    """A table of receipts across DAG runs, with the total grams avoided."""
-    body, total, counted = [], 0.0, 0
-    for dag_id, run_id, task_id, r in rows:
-        avoided = r.get("avoided_g")
-        if avoided is not None:
-            total += avoided
-            counted += 1
-        body.append(
-            "<tr>"
-            + "".join(
-                f"<td>{cell}</td>"
-                for cell in (
-                    escape(dag_id),
-                    escape(run_id),
-                    escape(task_id),
-                    _fmt(r.get("ran_at")),
-                    _fmt(r.get("avg_intensity_gco2_per_kwh")),
-                    _fmt(r.get("counterfactual_avg_intensity")),
-                    _fmt(r.get("estimated_savings_pct"), " %"),
-                    _fmt(avoided, " g"),
-                )
-            )
-            + "</tr>"
+@dataclass(frozen=True)
+class ReceiptRow:
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    receipt: dict
+    #: the task whose summed receipt includes this one (a chunk of an interruptible job)
+    part_of: str | None = None
+
+
+def total_avoided(receipts: Iterable[tuple[dict, bool]]) -> tuple[float, int]:
+    """Grams avoided over (receipt, is_part) pairs, each unit of work once: a summed receipt
+    counts, the chunk receipts it is made of do not. Returns (grams, receipts counted)."""
+    known = [r["avoided_g"] for r, part in receipts if not part and r.get("avoided_g") is not None]
+    return float(sum(known)), len(known)
+
+
+def render_receipts_page(
+    rows: Sequence[ReceiptRow],
+    total: tuple[float, int],
+    matching: int,
+    pager: str = "",
+) -> str:
+    """One page of receipts (newest first) with the total grams avoided over all matching."""
+    if not rows:
+        return '<p class="muted">No carbon receipts match.</p>' + pager
+    body = []
+    for row in rows:
+        r = row.receipt
+        task = escape(row.task_id) + ("" if row.map_index < 0 else f" [{row.map_index}]")
+        note = f' <span class="muted">(in {escape(row.part_of)})</span>' if row.part_of else ""
+        cells = (
+            escape(row.dag_id),
+            escape(row.run_id),
+            (
+                f'<a href="{escape(ti_href(row.dag_id, row.run_id, row.task_id, row.map_index))}" '
+                f'target="_top">{task}</a>{note}'
+            ),
+            _fmt(r.get("ran_at")),
+            _fmt(r.get("avg_intensity_gco2_per_kwh")),
+            _fmt(r.get("counterfactual_avg_intensity")),
+            _fmt(r.get("estimated_savings_pct"), " %"),
+            _fmt(r.get("avoided_g"), " g"),
         )
-    if not body:
-        return '<p class="muted">No carbon receipts yet.</p>'
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(
         f"<th>{h}</th>"
         for h in ("DAG", "Run", "Task", "Ran at", "gCO2eq/kWh", "if at once", "Saving", "Avoided")
     )
+    grams, counted = total
     return (
-        f'<p>Total avoided: <strong id="total-avoided">{total:.1f} g</strong> CO2eq over '
-        f"{counted} receipt(s) with known energy; {len(body)} receipt(s) in all.</p>"
-        f"<table><tr>{head}</tr>{''.join(body)}</table>"
+        f'<p>Total avoided: <strong id="total-avoided">{grams:.1f} g</strong> CO2eq over '
+        f"{counted} unit(s) of work with known energy; {matching} receipt(s) match (a chunked "
+        "job counts once, as its summed receipt).</p>"
+        f"<table><tr>{head}</tr>{''.join(body)}</table>{pager}"
     )
 
 
@@ -167,28 +231,127 @@ def task_instance_receipt(
             XComModel.run_id == run_id,
             XComModel.task_id == task_id,
             XComModel.map_index == index,
-            XComModel.key.in_((PLAN_XCOM_KEY, RECEIPT_XCOM_KEY)),
+            XComModel.key.in_((PLAN_XCOM_KEY, RECEIPT_XCOM_KEY, RELEASED_AT_XCOM_KEY)),
         )
     }
     return _page(
         f"Carbon receipt — {dag_id} / {task_id}",
-        render_task_page(task_id, values.get(PLAN_XCOM_KEY), values.get(RECEIPT_XCOM_KEY)),
+        render_task_page(
+            task_id,
+            decoded(values.get(PLAN_XCOM_KEY)),
+            decoded(values.get(RECEIPT_XCOM_KEY)),
+            decoded(values.get(RELEASED_AT_XCOM_KEY)),
+        ),
     )
+
+
+def list_receipts(
+    session: Any,
+    dag_ids: Iterable[str],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[ReceiptRow], tuple[float, int], int]:
+    """One page of the receipts of ``dag_ids`` (newest first, paged in the database), the
+    total grams avoided over all of them (each unit of work once), and how many match."""
+    where: list[ColumnElement[bool]] = [XComModel.dag_id.in_(list(dag_ids))]
+    if since is not None:
+        where.append(XComModel.timestamp >= since)
+    if until is not None:
+        where.append(XComModel.timestamp < until)
+    parts = {
+        (r.dag_id, r.run_id, decoded(XComModel.deserialize_value(r))): r.task_id
+        for r in _xcom_rows(session, XComModel.key == RECEIPT_PARTS_XCOM_KEY, *where)
+    }
+    is_receipt = [XComModel.key == RECEIPT_XCOM_KEY, *where]
+    matching = session.scalar(select(func.count()).select_from(XComModel).where(*is_receipt))
+    # The total needs every matching receipt's grams; only the columns it needs are read.
+    values = session.execute(
+        select(XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.value).where(
+            *is_receipt
+        )
+    )
+    total = total_avoided(
+        (decoded(XComModel.deserialize_value(v)), (v.dag_id, v.run_id, v.task_id) in parts)
+        for v in values
+    )
+    page = session.scalars(
+        select(XComModel)
+        .where(*is_receipt)
+        .order_by(XComModel.timestamp.desc(), XComModel.dag_id, XComModel.task_id)
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = [
+        ReceiptRow(
+            r.dag_id,
+            r.run_id,
+            r.task_id,
+            r.map_index,
+            decoded(XComModel.deserialize_value(r)),
+            parts.get((r.dag_id, r.run_id, r.task_id)),
+        )
+        for r in page
+    ]
+    return rows, total, matching or 0
+
+
+PAGE_SIZE = 50
 
 
 @app.get("/receipts", response_class=HTMLResponse)
 def receipts(
-    user: GetUserDep, session: SessionDep, dag_id: str | None = None, limit: int = 500
+    user: GetUserDep,
+    session: SessionDep,
+    dag_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(PAGE_SIZE, ge=1, le=500),
 ) -> HTMLResponse:
-    """Receipts across DAG runs the user may read, newest first, with total grams avoided."""
+    """Receipts across DAG runs the user may read, newest first, a page at a time (paged in
+    the database), filtered by DAG and by period; the total counts each unit of work once."""
     allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
-    if dag_id is not None:
+    if dag_id:
         allowed = allowed & {dag_id}
-    rows = _xcom_rows(session, XComModel.key == RECEIPT_XCOM_KEY, XComModel.dag_id.in_(allowed))
-    rows.sort(key=lambda r: r.timestamp, reverse=True)
+    rows, total, matching = list_receipts(session, allowed, since, until, offset, limit)
     return _page(
         "Carbon receipts",
-        render_receipts_page(
-            (r.dag_id, r.run_id, r.task_id, XComModel.deserialize_value(r)) for r in rows[:limit]
+        _filter_form(dag_id, since, until)
+        + render_receipts_page(
+            rows,
+            total,
+            matching,
+            _pager(offset, limit, matching, {"dag_id": dag_id, "since": since, "until": until}),
         ),
     )
+
+
+def _filter_form(dag_id: str | None, since: datetime | None, until: datetime | None) -> str:
+    def field(name: str, label: str, value: object, kind: str = "text") -> str:
+        shown = "" if value is None else escape(str(value))
+        return f'<label>{label} <input name="{name}" type="{kind}" value="{shown}"></label> '
+
+    return (
+        '<form method="get">'
+        + field("dag_id", "DAG", dag_id)
+        + field("since", "From (UTC, ISO)", since and since.isoformat())
+        + field("until", "Until", until and until.isoformat())
+        + '<button type="submit">Filter</button></form>'
+    )
+
+
+def _pager(offset: int, limit: int, matching: int, filters: dict[str, Any]) -> str:
+    kept = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in filters.items() if v}
+
+    def href(at: int) -> str:
+        return escape("?" + urlencode({**kept, "offset": at, "limit": limit}))
+
+    links = []
+    if offset > 0:
+        links.append(f'<a href="{href(max(offset - limit, 0))}">newer</a>')
+    if offset + limit < matching:
+        links.append(f'<a href="{href(offset + limit)}">older</a>')
+    shown = f"{min(offset + 1, matching)}–{min(offset + limit, matching)} of {matching}"
+    return f'<p class="muted">{shown} {" · ".join(links)}</p>'

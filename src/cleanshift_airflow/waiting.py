@@ -51,27 +51,50 @@ class CarbonWaitMixin:
             "provider": provider_reference(self.provider),
         }
 
-    def plan_or_defer(self, context: Context) -> Plan:
-        """The plan, once its window is open; defers (raises ``TaskDeferred``) until then."""
+    def plan_or_defer(self, context: Context, timeout: timedelta | None = None) -> Plan:
+        """The plan, once its window is open; defers (raises ``TaskDeferred``, with
+        ``timeout``) until then, after pushing the plan to XCom so the UI shows it while the
+        task waits (XComs survive a deferral; the trigger replaces it when it re-plans)."""
+        plan = self._plan(CarbonWindowTrigger(**self.trigger_kwargs()))
+        self.log.info("carbon plan: start %s — %s", plan.start.isoformat(), plan.reason)  # type: ignore[attr-defined]
+        if plan.start - utcnow() <= DEFER_THRESHOLD:
+            sleep_until_blocking(plan.start)
+            return plan
+        self.push_plan(context, plan)
+        self.defer(  # type: ignore[attr-defined]
+            trigger=CarbonWindowTrigger(**self.trigger_kwargs(), plan=plan.model_dump_json()),
+            method_name="execute_complete",
+            timeout=timeout,
+        )
+        raise AssertionError("defer() always raises")  # pragma: no cover
+
+    def plan_anchored(self, anchor: datetime) -> Plan:
+        """A fresh plan from now to the deadline of a job that became ready at ``anchor``
+        (a wait on workers re-plans at every poke; its deadline and counterfactual stay
+        those of ``anchor``)."""
         trigger = CarbonWindowTrigger(**self.trigger_kwargs())
+        _, latest = trigger.job.bounds(anchor)
+        left = max(latest - utcnow(), timedelta(0))
+        remaining = CarbonWindowTrigger(
+            **{**self.trigger_kwargs(), "max_delay": left.total_seconds(), "finish_by": None}
+        )
+        plan = self._plan(remaining)
+        if plan.earliest_start <= anchor:
+            return plan
+        # "if run at once" means at anchor, which this poke's forecast no longer covers.
+        return plan.model_copy(update={"earliest_start": anchor, "immediate_intensity": None})
+
+    @staticmethod
+    def _plan(trigger: CarbonWindowTrigger) -> Plan:
         try:
             specs = {label: resolve_spec(ref) for label, ref in trigger.provider_refs.items()}
-            plan = run_sync(trigger.make_plan(specs))
+            return run_sync(trigger.make_plan(specs))
         except JobSkipped as exc:
             raise AirflowSkipException(str(exc)) from None
         except ConfigurationError as exc:
             raise AirflowFailException(str(exc)) from None
         except (ProviderError, BadSeriesError) as exc:  # on_provider_error='fail'
             raise AirflowException(f"{type(exc).__name__}: {exc}") from None
-        self.log.info("carbon plan: start %s — %s", plan.start.isoformat(), plan.reason)  # type: ignore[attr-defined]
-        if plan.start - utcnow() <= DEFER_THRESHOLD:
-            sleep_until_blocking(plan.start)
-            return plan
-        self.defer(  # type: ignore[attr-defined]
-            trigger=CarbonWindowTrigger(**self.trigger_kwargs(), plan=plan.model_dump_json()),
-            method_name="execute_complete",
-        )
-        raise AssertionError("defer() always raises")  # pragma: no cover
 
     @staticmethod
     def plan_from_event(event: dict[str, Any] | None) -> Plan:

@@ -1,6 +1,6 @@
 """A fake UK Carbon Intensity API on 127.0.0.1, for the real ``ukci`` provider (``base_url``).
 
-It answers ``/intensity/{from}/fw48h`` (national: ``data`` is a list) and
+It answers ``/intensity`` (the current national point), ``/intensity/{from}/fw48h`` (national: ``data`` is a list) and
 ``/regional/intensity/{from}/fw48h/regionid/{id}`` (regional: ``data`` is one region object),
 ``hours`` (default two) of points of ``step`` seconds at 300 g except one dip per region that the caller
 places, and it counts every request. ``mode`` turns it into a failing provider: ``"slow"``
@@ -73,6 +73,9 @@ class FakeUKCI:
             return 200, {}, b"<html><body>maintenance</body></html>"
         elif self.mode == "wrong_shape":
             return 200, {}, json.dumps({"zone": "DE", "forecast": [{"value": 1}]}).encode()
+        if path == "/intensity":  # the current national intensity: the point holding now
+            now = int(time.time())
+            return 200, {}, json.dumps({"data": self._entries("GB", now, now + 1)}).encode()
         match = _PATH.fullmatch(path)
         if not match:
             return 404, {}, b'{"error":{"code":"404","message":"not found"}}'
@@ -81,9 +84,14 @@ class FakeUKCI:
         begin = int(
             datetime.strptime(start, "%Y-%m-%dT%H:%MZ").replace(tzinfo=timezone.utc).timestamp()
         )
+        entries = self._entries(region, begin, begin + self.hours * 3600)
+        data: Any = {"regionid": int(region_id), "data": entries} if regional else entries
+        return 200, {}, json.dumps({"data": data}).encode()
+
+    def _entries(self, region: str, begin: int, end: int) -> list[dict[str, Any]]:
         with self.lock:
             dip = self.dips.get(region)
-        entries = [
+        return [
             {
                 "from": stamp(t),
                 "to": stamp(t + self.step),
@@ -93,10 +101,8 @@ class FakeUKCI:
                     "index": "moderate",
                 },
             }
-            for t in range(begin - begin % self.step, begin + self.hours * 3600, self.step)
+            for t in range(begin - begin % self.step, end, self.step)
         ]
-        data: Any = {"regionid": int(region_id), "data": entries} if regional else entries
-        return 200, {}, json.dumps({"data": data}).encode()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

@@ -49,7 +49,11 @@ def locations(dirty_hour: float, clean_hour: float) -> dict:
 def test_location_sensor_defers_with_the_chosen_location_and_all_candidates():
     # The clean grid's trough (03:00) is 2 curve hours = 10 s away: worth deferring for.
     sensor = CarbonLocationSensor(
-        task_id="where", locations=locations(3, 1), duration="5s", max_delay="60s"
+        task_id="where",
+        locations=locations(3, 1),
+        duration="5s",
+        max_delay="60s",
+        deferrable=True,
     )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({"ti": RecordingTI()})
@@ -176,3 +180,26 @@ def test_chunked_example_runs_each_chunk_in_its_slot_and_sums_the_receipts():
     assert total.emitted_g == pytest.approx(
         3.0 * total.duration_seconds / 3600 * total.avg_intensity_gco2_per_kwh
     )
+
+    # The receipts page counts the job once: its summed receipt, not the sum plus its chunks.
+    from airflow.utils.session import create_session
+
+    from cleanshift_airflow.ui import list_receipts
+
+    with create_session() as session:
+        rows, (grams, counted), matching = list_receipts(session, [dag_run.dag_id])
+    mine = [r for r in rows if r.run_id == run]
+    assert sorted((r.task_id, r.map_index) for r in mine) == [
+        ("chunks_receipt", -1),
+        ("train", 0),
+        ("train", 1),
+    ]
+    assert {r.part_of for r in mine if r.task_id == "train"} == {"chunks_receipt"}
+    assert all(r.receipt["avoided_g"] is not None for r in mine)
+    others = [  # other runs in this test session's database, if any
+        r
+        for r in rows
+        if r.run_id != run and r.part_of is None and r.receipt.get("avoided_g") is not None
+    ]
+    assert matching == len(rows) and counted == 1 + len(others)
+    assert grams == pytest.approx(total.avoided_g + sum(r.receipt["avoided_g"] for r in others))

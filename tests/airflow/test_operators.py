@@ -25,7 +25,7 @@ from cleanshift_airflow.location import CarbonLocationSensor
 from cleanshift_airflow.operators import CarbonAwarePythonOperator, CarbonReceiptOperator
 from cleanshift_airflow.sensors import CarbonWindowSensor
 from cleanshift_airflow.triggers import CarbonWindowTrigger
-from cleanshift_airflow.ui import render_receipts_page, render_task_page
+from cleanshift_airflow.ui import ReceiptRow, render_receipts_page, render_task_page, total_avoided
 from cleanshift_core import ConfigurationError, Plan
 
 
@@ -119,13 +119,18 @@ def test_sensor_defers_to_the_carbon_trigger_when_the_window_is_ahead():
         duration="10s",
         max_delay="75s",
         replan_interval="1m",
+        deferrable=True,
     )
+    ti = RecordingTI()
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute(context={})
+        sensor.execute(context={"ti": ti})
     trigger = deferred.value.trigger
     assert isinstance(trigger, CarbonWindowTrigger)
     assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout == timedelta(seconds=sensor.timeout)  # [sensors] default
     plan = Plan.model_validate_json(trigger.plan)
+    # the plan the task waits for is in XCom during the deferral (the UI tab shows it)
+    assert Plan.model_validate(ti.pushed[PLAN_XCOM_KEY]) == plan
     assert plan.start > datetime.now(timezone.utc) + timedelta(seconds=20)
     assert plan.start <= plan.latest_start
     assert trigger.provider["kind"] == "mock" and trigger.replan_interval == 60.0
@@ -135,7 +140,7 @@ def test_sensor_defers_to_the_carbon_trigger_when_the_window_is_ahead():
 def test_sensor_succeeds_without_deferring_when_the_window_is_open():
     ti = RecordingTI()
     sensor = CarbonWindowSensor(
-        task_id="w", provider=demo_provider(3), duration="10s", max_delay="75s"
+        task_id="w", provider=demo_provider(3), duration="10s", max_delay="75s", deferrable=True
     )
     sensor.execute(context={"ti": ti})  # no TaskDeferred
     plan = Plan.model_validate(ti.pushed[PLAN_XCOM_KEY])
@@ -198,7 +203,7 @@ def test_end_from_trigger_reaches_the_start_trigger_but_not_the_worker_path():
     module, _, name = args.trigger_cls.rpartition(".")
     assert getattr(importlib.import_module(module), name)(**args.trigger_kwargs).end_from_trigger
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute(context={})
+        sensor.execute(context={"ti": RecordingTI()})
     assert not deferred.value.trigger.end_from_trigger
     assert deferred.value.method_name == "execute_complete"
 
@@ -318,17 +323,39 @@ def test_task_page_renders_the_receipt_and_an_offline_chart():
     assert "<script" not in html and "http" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "<b>cleanest</b>" not in html  # escaped
     assert "No cleanshift plan" in render_task_page("t", None, None)
+    assert "Basis: the intensity data" in html
 
 
-def test_receipts_page_totals_grams_avoided():
-    html = render_receipts_page(
-        [
-            ("d", "r1", "t", _receipt(100.0)),
-            ("d", "r2", "t", _receipt(23.5)),
-            ("d", "r3", "t", _receipt(None)),
-        ]
-    )
-    assert "123.5 g" in html and "3 receipt(s) in all" in html
+def test_task_page_shows_the_plan_a_task_is_still_waiting_for():
+    plan = {
+        "start": "2026-01-01T03:00:00Z",
+        "end": "2026-01-01T04:00:00Z",
+        "latest_start": "2026-01-01T05:00:00Z",
+        "planned_at": "2026-01-01T00:30:00Z",
+        "expected_savings_pct": 40.0,
+        "reason": "re-planned at 2026-01-01T00:30:00Z: 12.0% cleaner than ...",
+        "forecast": [],
+    }
+    waiting = render_task_page("w", plan, None)
+    assert 'id="waiting"' in waiting and "2026-01-01T03:00:00Z" in waiting
+    assert "40.0 %" in waiting and "<th>Last re-plan</th><td>2026-01-01T00:30:00Z" in waiting
+    released = render_task_page("w", plan, None, released_at="2026-01-01T03:00:01Z")
+    assert 'id="waiting"' not in released
+
+
+def test_receipts_page_totals_each_unit_of_work_once_and_links_each_task_instance():
+    rows = [
+        ReceiptRow("d", "r1", "t", -1, _receipt(100.0)),
+        ReceiptRow("d", "r2", "t", -1, _receipt(23.5)),
+        ReceiptRow("d", "r3", "t", -1, _receipt(None)),
+        ReceiptRow("c", "r/1", "train", 2, _receipt(7.0), part_of="chunks_receipt"),
+    ]
+    total = total_avoided([(r.receipt, r.part_of is not None) for r in rows])
+    assert total == (123.5, 2)  # the chunk is inside its summed receipt, counted there
+    html = render_receipts_page(rows, total, matching=4)
+    assert "123.5 g" in html and "4 receipt(s) match" in html
+    assert 'href="/dags/c/runs/r%2F1/tasks/train/mapped/2" target="_top">train [2]</a>' in html
+    assert "(in chunks_receipt)" in html
 
 
 def test_plugin_app_refuses_requests_without_credentials():
@@ -354,3 +381,20 @@ def test_sensor_xcoms_read_back_the_same_from_a_worker_or_from_a_trigger_end_eve
     assert decoded(json.dumps(plan)) == plan == decoded(plan)
     assert decoded(json.dumps(released)) == released == decoded(released)
     assert decoded(None) is None
+
+
+def test_the_extra_link_opens_the_tab_inside_airflows_ui():
+    from airflow.models.taskinstancekey import TaskInstanceKey
+
+    from cleanshift_airflow.links import CarbonReceiptLink
+
+    link = CarbonReceiptLink()
+    unmapped = TaskInstanceKey("etl", "carbon_window", "manual__2026-01-01T00:00:00+00:00", 1, -1)
+    mapped = TaskInstanceKey("train", "chunk", "r1", 1, 3)
+    assert link.get_link(None, ti_key=unmapped) == (
+        "/dags/etl/runs/manual__2026-01-01T00%3A00%3A00%2B00%3A00/tasks/carbon_window"
+        "/plugin/cleanshift_receipt"
+    )
+    assert link.get_link(None, ti_key=mapped).endswith(
+        "/tasks/chunk/mapped/3/plugin/cleanshift_receipt"
+    )

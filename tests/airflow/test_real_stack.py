@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from conftest import EXAMPLE_DAGS
-from stack import Api, Stack, running_stack, when
+from stack import Api, Stack, running_stack, wait_for, when
 
 from cleanshift_airflow.keys import decoded
 from cleanshift_core import CarbonReceipt, Plan
@@ -63,11 +63,31 @@ cleanshift_start_from_trigger()
 """
 
 
+def shown_while_waiting(api: Api, dag_id: str, run_id: str, task_id: str) -> Plan:
+    """While the task is deferred, its "Carbon receipt" tab shows the plan it waits for (the
+    worker pushed it before deferring, or the trigger published it after planning)."""
+
+    def shown():
+        assert api.ti(dag_id, run_id, task_id)["state"] == "deferred"
+        page = api.http.get(f"/cleanshift/ti/{dag_id}/{run_id}/{task_id}/-1")
+        return page.text if 'id="waiting"' in page.text else None
+
+    page = wait_for(f"{task_id}'s tab to show its plan while deferred", shown, 30)
+    shown_plan = decoded(api.xcom(dag_id, run_id, task_id, "cleanshift_plan"))
+    plan = Plan.model_validate(shown_plan)
+    assert plan.start > when(api.ti(dag_id, run_id, task_id)["start_date"])
+    assert shown_plan["start"] in page and "<svg" in page
+    return plan
+
+
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     dags = {
         f"{DAG_ID}.py": (EXAMPLE_DAGS / f"{DAG_ID}.py").read_text(),
         "cleanshift_start_from_trigger.py": TRIGGER_ONLY_DAG,
+        "cleanshift_without_triggerer.py": (
+            EXAMPLE_DAGS / "cleanshift_without_triggerer.py"
+        ).read_text(),
     }
     with running_stack(dags) as stack:
         yield stack
@@ -85,10 +105,12 @@ def test_sensor_defers_without_a_worker_succeeds_on_time_and_the_receipt_shows(s
         f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"state": "running"}
     ).json()["task_instances"]
     assert running == []  # while the sensor waits, no worker runs anything for this run
+    waiting = shown_while_waiting(api, DAG_ID, run_id, "carbon_window")
 
     assert api.wait_finished(DAG_ID, run_id) == "success", stack.logs()
 
     plan = Plan.model_validate(api.xcom(DAG_ID, run_id, "carbon_window", "cleanshift_plan"))
+    assert waiting.start == plan.start  # the tab showed the plan the sensor then kept
     sensor = api.ti(DAG_ID, run_id, "carbon_window")
     lateness = (when(sensor["end_date"]) - plan.start).total_seconds()
     assert plan.start > plan.earliest_start  # there was a real wait
@@ -130,10 +152,12 @@ def test_start_from_trigger_plans_and_waits_in_the_triggerer(stack):
     dag_id = "cleanshift_start_from_trigger"
     run_id = api.trigger(dag_id)
 
+    waiting = {}
     for task_id in ("carbon_window", "carbon_window_ended"):
         deferred = api.wait_deferred(dag_id, run_id, task_id)
         assert deferred["trigger"]["classpath"] == "cleanshift_airflow.triggers.CarbonWindowTrigger"
         assert not deferred["hostname"], deferred  # no worker has run it
+        waiting[task_id] = shown_while_waiting(api, dag_id, run_id, task_id)  # planned there
 
     assert api.wait_finished(dag_id, run_id) == "success", stack.logs()
     plans = {}
@@ -143,6 +167,7 @@ def test_start_from_trigger_plans_and_waits_in_the_triggerer(stack):
         lateness = (when(sensor["end_date"]) - plan.start).total_seconds()
         assert plan.start > plan.earliest_start and plan.region == "MOCK"
         assert 0 <= lateness <= 5, f"{task_id} ended {lateness:.1f}s after the planned start"
+        assert waiting[task_id].start == plan.start
         plans[task_id] = plan, sensor
 
     plan, sensor = plans["carbon_window_ended"]
@@ -155,3 +180,32 @@ def test_start_from_trigger_plans_and_waits_in_the_triggerer(stack):
         api.xcom(dag_id, run_id, "carbon_receipt", "cleanshift_receipt")
     )
     assert receipt.planned_start == plan.start and receipt.ran_at == released
+
+
+def test_without_a_triggerer_the_sensor_frees_its_slot_between_pokes_and_releases_on_time(stack):
+    """deferrable=False on the real scheduler: up_for_reschedule (no worker, no trigger) while
+    waiting, the plan in the tab meanwhile, released at the planned start."""
+    api = Api(stack)
+    dag_id = "cleanshift_without_triggerer"
+    run_id = api.trigger(dag_id)
+
+    def rescheduled():
+        ti = api.ti(dag_id, run_id, "carbon_window")
+        assert ti["state"] in (None, "scheduled", "queued", "running", "up_for_reschedule"), ti
+        return ti if ti["state"] == "up_for_reschedule" else None
+
+    waiting = wait_for("the sensor to be rescheduled", rescheduled, 120, every=0.25)
+    assert waiting["trigger"] is None
+    page = api.http.get(f"/cleanshift/ti/{dag_id}/{run_id}/carbon_window/-1")
+    assert 'id="waiting"' in page.text
+
+    assert api.wait_finished(dag_id, run_id) == "success", stack.logs()
+    plan = Plan.model_validate(api.xcom(dag_id, run_id, "carbon_window", "cleanshift_plan"))
+    sensor = api.ti(dag_id, run_id, "carbon_window")
+    lateness = (when(sensor["end_date"]) - plan.start).total_seconds()
+    assert plan.start > plan.earliest_start
+    assert 0 <= lateness <= 10, f"released {lateness:.1f}s after the planned start"
+    receipt = CarbonReceipt.model_validate(
+        api.xcom(dag_id, run_id, "carbon_receipt", "cleanshift_receipt")
+    )
+    assert receipt.planned_start == plan.start and receipt.scheduled_at == plan.earliest_start

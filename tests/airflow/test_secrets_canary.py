@@ -36,7 +36,7 @@ from cleanshift_airflow.sensors import CarbonWindowSensor
 def cleanshift_canary():
     window = CarbonWindowSensor(
         task_id="carbon_window", provider="canary_grid", duration="1s", max_delay="2s",
-        on_provider_error="wait_until_deadline", replan_interval=None,
+        on_provider_error="wait_until_deadline", replan_interval=None, deferrable=True,
     )
 
     @task

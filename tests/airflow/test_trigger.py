@@ -71,6 +71,32 @@ async def test_replan_moves_to_a_much_cleaner_window_after_a_refresh():
     assert max(clock.sleeps) <= 60  # bounded steps, like DateTimeTrigger
 
 
+class ShownTrigger(CarbonWindowTrigger):
+    """Records the plans the trigger shows in the UI (in a triggerer: the task's XCom)."""
+
+    async def publish(self, plan: Plan) -> None:
+        self.shown.append(plan)
+
+
+async def test_the_plan_shown_while_waiting_follows_each_replan_that_moves_the_start():
+    before = [300, 300, 200, 300, 300, 300, 300, 300]
+    after = [300, 100, 200, 300, 300, 300, 300, 300]
+    provider, clock = scripted(with_refresh(before, after))
+    trigger = ShownTrigger(
+        **kwargs(provider), plan=await initial_plan(provider, clock), clock=clock, sleep=clock.sleep
+    )
+    trigger.shown = []
+    final = Plan.model_validate((await fire(trigger))["plan"])
+    assert [p.start for p in trigger.shown] == [T0 + HOUR] == [final.start]
+
+    # Planned in the triggerer (start_from_trigger): shown as soon as it is made.
+    provider, clock = scripted(lambda now: before)
+    planned_here = ShownTrigger(**kwargs(provider), clock=clock, sleep=clock.sleep)
+    planned_here.shown = []
+    await fire(planned_here)
+    assert [p.start for p in planned_here.shown] == [T0 + 2 * HOUR]
+
+
 async def test_replan_ignores_gains_inside_forecast_noise():
     before = [300, 300, 200, 300, 300, 300, 300, 300]
     after = [300, 199, 200, 300, 300, 300, 300, 300]  # 0.5 % better: not worth moving
