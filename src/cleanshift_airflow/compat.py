@@ -18,7 +18,11 @@ from cleanshift_core import ConfigurationError
 try:
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 except ImportError:  # task-sdk < 1.2 (Airflow 3.1)
-    from airflow.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowFailException,
+        AirflowSkipException,
+        TaskDeferred,
+    )
 
 START_FROM_TRIGGER_SINCE = Version("3.3")
 AIRFLOW_V = Version(Version(AIRFLOW_VERSION).base_version)

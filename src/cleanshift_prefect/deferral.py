@@ -37,7 +37,7 @@ from uuid import UUID
 import httpx
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.objects import FlowRun
-from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.responses import OrchestrationResult, SetStateStatus
 from prefect.states import Scheduled, State
 from tenacity import (
     AsyncRetrying,
@@ -149,7 +149,7 @@ async def _reschedule(flow_run_id: UUID, wait: PendingWait, message: str) -> Sta
     async with get_client() as client:
         await client.create_flow_run_input(flow_run_id, PLAN_KEY, json.dumps(stored))
         await not_an_attempt(client, flow_run_id)
-        result = await client.set_flow_run_state(
+        result: OrchestrationResult[None] = await client.set_flow_run_state(
             flow_run_id,
             Scheduled(scheduled_time=wait.plan.start, name=WAITING_STATE_NAME, message=message),
         )
