@@ -1,16 +1,25 @@
 """The Plan: the decision, with enough context to audit it, in a JSON-safe model.
 
 It travels through Airflow trigger kwargs and XCom and Prefect parameters, so it holds only
-plain values and round-trips through ``model_dump_json`` / ``model_validate_json``.
+plain values and round-trips through ``model_dump_json`` / ``model_validate_json``; and it is
+small whatever the forecast's length (a few KiB, at most 16), because its forecast is an
+excerpt for charts (:func:`forecast_excerpt`), not the data receipts are computed from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
+import numpy as np
+from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter, computed_field
 
 from .series import Basis, IntensityPoint, IntensitySeries, SignalKind
+from .timeutil import from_epoch
+
+#: A plan's forecast has at most this many intervals: 120 keep a chart faithful at any width
+#: the UIs draw, and keep the plan's JSON near 12 KiB.
+MAX_FORECAST_INTERVALS = 120
 
 
 class Interval(BaseModel):
@@ -58,6 +67,9 @@ class Plan(BaseModel):
     basis: Basis | None = None
     forecast_generated_at: AwareDatetime | None = None
     forecast: list[Interval] = []
+    #: True when ``forecast`` is a downsampled excerpt (a long forecast), not every point.
+    #: Plans from cleanshift 0.2.0 lack it: theirs held every point.
+    forecast_downsampled: bool = False
     location: str | None = None
     location_options: list[LocationOption] = []
 
@@ -81,8 +93,9 @@ class Plan(BaseModel):
         return self.start - self.earliest_start
 
     def forecast_series(self) -> IntensitySeries | None:
-        """The forecast the plan was made on, as a series (for receipts and charts)."""
-        if not self.forecast or self.signal is None:
+        """The forecast the plan was made on, as a series, when the plan holds every point of
+        it (a short forecast); None for a downsampled excerpt, which no receipt may use."""
+        if not self.forecast or self.signal is None or self.forecast_downsampled:
             return None
         return IntensitySeries.from_points(
             (IntensityPoint(p.start, p.end - p.start, p.intensity) for p in self.forecast),
@@ -92,3 +105,42 @@ class Plan(BaseModel):
             basis=self.basis or Basis.FORECAST,
             generated_at=self.forecast_generated_at,
         )
+
+
+def forecast_excerpt(
+    series: IntensitySeries, start: datetime, end: datetime
+) -> tuple[list[Interval], bool]:
+    """The forecast over ``[start, end)`` for a plan: (intervals, downsampled).
+
+    Up to :data:`MAX_FORECAST_INTERVALS` points are kept as they are. A longer span is cut
+    into buckets of consecutive points, each drawn as its lowest and highest value in their
+    order, the second from its own point's start: every trough and peak stays on the chart,
+    at its time, and the excerpt stays contiguous.
+    """
+    part = series.between(start, end)
+    n = len(part)
+    if n <= MAX_FORECAST_INTERVALS:
+        return _intervals(zip(part.starts, part.ends, part.values)), False
+    bounds, values = part.integral.bounds.tolist(), part.integral.values
+    edges = np.linspace(0, n, MAX_FORECAST_INTERVALS // 2 + 1).astype(int).tolist()
+    spans: list[tuple[float, float, float]] = []
+    for a, b in zip(edges, edges[1:]):
+        chunk = values[a:b]
+        low, high = a + int(chunk.argmin()), a + int(chunk.argmax())
+        first, second = sorted((low, high))
+        if values[first] == values[second]:
+            spans.append((bounds[a], bounds[b], float(values[first])))
+        else:
+            spans.append((bounds[a], bounds[second], float(values[first])))
+            spans.append((bounds[second], bounds[b], float(values[second])))
+    return _intervals(spans), True
+
+
+_INTERVALS = TypeAdapter(list[Interval])
+
+
+def _intervals(spans: Iterable[tuple[float, float, float]]) -> list[Interval]:
+    """Intervals from epoch spans, validated in one pass (a hundred model calls cost more)."""
+    return _INTERVALS.validate_python(
+        [{"start": from_epoch(a), "end": from_epoch(b), "intensity": v} for a, b, v in spans]
+    )
