@@ -121,26 +121,47 @@ def forecast_excerpt(
     n = len(part)
     if n <= MAX_FORECAST_INTERVALS:
         return _intervals(zip(part.starts, part.ends, part.values)), False
-    bounds, values = part.integral.bounds.tolist(), part.integral.values
-    edges = np.linspace(0, n, MAX_FORECAST_INTERVALS // 2 + 1).astype(int).tolist()
+    bounds, values = part.integral.bounds, part.integral.values
+    edges = np.linspace(0, n, MAX_FORECAST_INTERVALS // 2 + 1).astype(int)
+    low = _first_extreme(values, edges, np.minimum)
+    high = _first_extreme(values, edges, np.maximum)
+    first, second = np.minimum(low, high), np.maximum(low, high)
     spans: list[tuple[float, float, float]] = []
-    for a, b in zip(edges, edges[1:]):
-        chunk = values[a:b]
-        low, high = a + int(chunk.argmin()), a + int(chunk.argmax())
-        first, second = sorted((low, high))
-        if values[first] == values[second]:
-            spans.append((bounds[a], bounds[b], float(values[first])))
+    for a, b, i, j in zip(
+        bounds[edges[:-1]].tolist(),
+        bounds[edges[1:]].tolist(),
+        first.tolist(),
+        second.tolist(),
+    ):
+        if values[i] == values[j]:
+            spans.append((a, b, float(values[i])))
         else:
-            spans.append((bounds[a], bounds[second], float(values[first])))
-            spans.append((bounds[second], bounds[b], float(values[second])))
+            mid = float(bounds[j])
+            spans += [(a, mid, float(values[i])), (mid, b, float(values[j]))]
     return _intervals(spans), True
+
+
+def _first_extreme(values: np.ndarray, edges: np.ndarray, extreme: np.ufunc) -> np.ndarray:
+    """Index of the first lowest (``np.minimum``) or highest value in each bucket."""
+    per_bucket = extreme.reduceat(values, edges[:-1])
+    hits = np.flatnonzero(values == np.repeat(per_bucket, np.diff(edges)))
+    _, first = np.unique(np.searchsorted(edges, hits, side="right") - 1, return_index=True)
+    return hits[first]
 
 
 _INTERVALS = TypeAdapter(list[Interval])
 
 
 def _intervals(spans: Iterable[tuple[float, float, float]]) -> list[Interval]:
-    """Intervals from epoch spans, validated in one pass (a hundred model calls cost more)."""
+    """Intervals from epoch spans, validated in one pass (a hundred model calls cost more);
+    contiguous spans share their boundary's datetime."""
+    when: dict[float, datetime] = {}
+
+    def at(t: float) -> datetime:
+        if (dt := when.get(t)) is None:
+            dt = when[t] = from_epoch(t)
+        return dt
+
     return _INTERVALS.validate_python(
-        [{"start": from_epoch(a), "end": from_epoch(b), "intensity": v} for a, b, v in spans]
+        [{"start": at(a), "end": at(b), "intensity": v} for a, b, v in spans]
     )

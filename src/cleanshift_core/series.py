@@ -290,11 +290,13 @@ def _well_formed_columns(raw: list[IntensityPoint]) -> tuple[list[float], ...] |
     values = list(map(_VALUE, raw))
     if not set(map(type, values)) <= {float, int}:
         return None
+    durations = list(map(_DURATION, raw))
+    lengths = {d: d.total_seconds() for d in set(durations) if type(d) is timedelta}  # a few
     try:
         offsets = map(sub, map(_START, raw), repeat(EPOCH))  # TypeError when naive
         starts = np.fromiter(map(timedelta.total_seconds, offsets), float, len(raw))
-        seconds = np.fromiter(map(timedelta.total_seconds, map(_DURATION, raw)), float, len(raw))
-    except TypeError:
+        seconds = np.fromiter(map(lengths.__getitem__, durations), float, len(raw))
+    except (TypeError, KeyError):
         return None
     vals = np.array(values, dtype=float)
     ends = starts + seconds
