@@ -235,7 +235,10 @@ def fired_sensors(db_url: str, ended_in_trigger: bool) -> list[dict[str, Any]]:
 
 def quantiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+    def pick(q):
+        return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
     return {
         "min": ordered[0],
         "p50": pick(0.5),
@@ -256,7 +259,10 @@ def postgres() -> Iterator[str]:
     shutil.chown(data, "postgres")
     port = free_port()
     as_pg = ["runuser", "-u", "postgres", "--"]
-    run = lambda *cmd: subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def run(*cmd):
+        return subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
     try:
         run(*as_pg, "initdb", "-D", str(data / "db"), "-U", "airflow", "--auth=trust")
         run(
@@ -289,6 +295,7 @@ def postgres() -> Iterator[str]:
         finally:
             subprocess.run(
                 [*as_pg, "pg_ctl", "-D", str(data / "db"), "-m", "fast", "-w", "stop"],
+                check=False,  # best-effort stop of a scratch database
                 capture_output=True,
                 timeout=120,
             )
@@ -471,10 +478,8 @@ def measure(
         counts = sample()
         return counts["success"] + counts["failed"] >= sensors
 
-    try:
+    with contextlib.suppress(AssertionError):  # bounded on purpose: reported as a rate
         wait_for(f"all {sensors} sensors to finish on workers", resumed, resume_window, every=3)
-    except AssertionError:
-        pass  # bounded on purpose: reported as a rate
     resume_s = time.monotonic() - t_fire
     resumed_n = samples[-1]["success"] - success_at_fire
 
@@ -551,11 +556,13 @@ def report(results: list[dict[str, Any]], settings: dict[str, str]) -> str:
     lines = [
         "# Airflow under load: waiting carbon-window sensors on one triggerer",
         "",
-        f"Machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
-        f"Python {platform.python_version()}, LocalExecutor; "
-        f"run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `benchmarks/airflow_load.py` "
-        "(other work shared the machine). Provider: the real `ukci` client against a fake "
-        "UK CI API on 127.0.0.1 (20-second points).",
+        (
+            f"Machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+            f"Python {platform.python_version()}, LocalExecutor; "
+            f"run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `benchmarks/airflow_load.py` "
+            "(other work shared the machine). Provider: the real `ukci` client against a fake "
+            "UK CI API on 127.0.0.1 (20-second points)."
+        ),
         "",
         "Settings: "
         + ", ".join(f"`{k.removeprefix('AIRFLOW__').lower()}={v}`" for k, v in settings.items()),
@@ -564,41 +571,57 @@ def report(results: list[dict[str, Any]], settings: dict[str, str]) -> str:
     for r in results:
         mem0, mem1 = r["memory_idle_mib"], r["memory_waiting_mib"]
         lines += [
-            f"## {r['mode']} on {r['database']}, log level {r.get('log_level', 'INFO (default)')}: "
-            f"{r['sensors']} sensors ({r['dags']} DAGs × {r['per_dag']}), 2 provider/region pairs",
+            (
+                f"## {r['mode']} on {r['database']}, log level {r.get('log_level', 'INFO (default)')}: "
+                f"{r['sensors']} sensors ({r['dags']} DAGs × {r['per_dag']}), 2 provider/region pairs"
+            ),
             "",
             "| measure | value |",
             "|---|---|",
             f"| sensors deferred at once (max seen) | {r['max_deferred']} |",
             f"| time to defer all, from triggering the runs | {r['defer_s']:.0f} s |",
-            f"| running + queued task instances while all waited (max of {r['wait_samples']} "
-            f"samples; executor slots {settings['AIRFLOW__CORE__PARALLELISM']}) "
-            f"| {r['max_running_or_queued_while_waiting']} |",
+            (
+                f"| running + queued task instances while all waited (max of {r['wait_samples']} "
+                f"samples; executor slots {settings['AIRFLOW__CORE__PARALLELISM']}) "
+                f"| {r['max_running_or_queued_while_waiting']} |"
+            ),
             f"| triggers fired | {r['fired']} (planned starts: {r['planned_starts']}) |",
-            "| event handed to the database, s after the planned start "
-            f"(min / p50 / p95 / p99 / max) | {q(r['lateness_s'])} |",
+            (
+                "| event handed to the database, s after the planned start "
+                f"(min / p50 / p95 / p99 / max) | {q(r['lateness_s'])} |"
+            ),
             f"| fired > 10 s late / fired early | {r['late_over_10s']} / {r['early']} |",
             *(
                 [
-                    "| trigger yielded its event (triggerer clock), s after the planned start "
-                    f"(min / p50 / p95 / p99 / max) | {q(r['trigger_yield_after_start_s'])} |"
+                    (
+                        "| trigger yielded its event (triggerer clock), s after the planned start "
+                        f"(min / p50 / p95 / p99 / max) | {q(r['trigger_yield_after_start_s'])} |"
+                    )
                 ]
                 if r.get("trigger_yield_after_start_s")
                 else []
             ),
             f"| provider requests while planning (process/region: count) | {r['planning_requests']} |",
-            "| triggerer provider requests per forecast refresh (region @ refresh bucket: count) "
-            f"| {r['triggerer_requests_per_refresh']} |",
-            f"| requests after the forecast changed (process/region: count) "
-            f"| {r['requests_after_dip_moved']} |",
+            (
+                "| triggerer provider requests per forecast refresh (region @ refresh bucket: count) "
+                f"| {r['triggerer_requests_per_refresh']} |"
+            ),
+            (
+                f"| requests after the forecast changed (process/region: count) "
+                f"| {r['requests_after_dip_moved']} |"
+            ),
             f"| triggerer PSS idle → {r['sensors']} waiting | {mem0['pss']:.0f} → {mem1['pss']:.0f} MiB |",
             f"| triggerer RSS idle → {r['sensors']} waiting | {mem0['rss']:.0f} → {mem1['rss']:.0f} MiB |",
-            f"| **triggerer memory per waiting sensor, PSS / RSS** | "
-            f"**{r['per_sensor_kib']['pss']:.0f} KiB / {r['per_sensor_kib']['rss']:.0f} KiB** |",
-            f"| workers resuming fired sensors (execute_complete) | {r['resumed_in_window']} in "
-            f"{r['resume_s']:.0f} s ({(r['resume_rate_per_s'] or 0):.1f}/s); sensor done, s after "
-            f"planned start (p50 / p95 / max): {q(r['worker_release_after_start_s'], ('p50', 'p95', 'max'))}; "
-            f"max try number {r['max_try_number']} |",
+            (
+                f"| **triggerer memory per waiting sensor, PSS / RSS** | "
+                f"**{r['per_sensor_kib']['pss']:.0f} KiB / {r['per_sensor_kib']['rss']:.0f} KiB** |"
+            ),
+            (
+                f"| workers resuming fired sensors (execute_complete) | {r['resumed_in_window']} in "
+                f"{r['resume_s']:.0f} s ({(r['resume_rate_per_s'] or 0):.1f}/s); sensor done, s after "
+                f"planned start (p50 / p95 / max): {q(r['worker_release_after_start_s'], ('p50', 'p95', 'max'))}; "
+                f"max try number {r['max_try_number']} |"
+            ),
             f"| wall time of the mode | {r['wall_s'] / 60:.1f} min |",
             "",
         ]

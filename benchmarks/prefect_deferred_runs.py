@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -212,7 +213,7 @@ async def deployments_ready(names: list[str]) -> bool:
             for name in names:
                 await client.read_deployment_by_name(name)
             return True
-        except Exception:
+        except Exception:  # noqa: BLE001 -- a poll: any failure means "not registered yet"
             return False
 
 
@@ -435,10 +436,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         leftovers = descendants(worker.pid)
         stop(worker)
         for pid in leftovers:  # flow-run processes that left the worker's session, if any
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def write_results(result: dict, note: str) -> Path:
@@ -446,8 +445,10 @@ def write_results(result: dict, note: str) -> Path:
     lines = [
         "# Prefect: deferred deployment runs holding no process while they wait",
         "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
-        "Prefect server (SQLite) on 127.0.0.1 started by the script.",
+        (
+            f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
+            "Prefect server (SQLite) on 127.0.0.1 started by the script."
+        ),
         "",
         note,
         "",

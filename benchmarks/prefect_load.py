@@ -231,8 +231,10 @@ def write_results(a: dict, note: str) -> Path:
     lines = [
         "# Prefect under load",
         "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
-        f"on {os.cpu_count()} cores, Prefect server (SQLite) on 127.0.0.1 started by the script.",
+        (
+            f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
+            f"on {os.cpu_count()} cores, Prefect server (SQLite) on 127.0.0.1 started by the script."
+        ),
         "",
         note,
         "",

@@ -18,10 +18,11 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psutil
+from typing_extensions import Self
 
 
 def free_port() -> int:
@@ -57,14 +58,10 @@ def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
     not go, and any stragglers it left in its session either way."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
@@ -77,7 +74,7 @@ class PrefectServer:
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> PrefectServer:
+    def __enter__(self) -> Self:
         env = {
             **os.environ,
             "PREFECT_HOME": str(self.home),

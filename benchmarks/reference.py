@@ -73,7 +73,7 @@ def brute_force_scan(
     piecewise-linear cost can be smallest), each integrated directly.
     """
     hi = min(hi, series.ends[-1] - duration_s)
-    bounds = series.starts + (series.ends[-1],)
+    bounds = (*series.starts, series.ends[-1])
     inside = {c for b in bounds for c in (b, b - duration_s) if lo < c < hi}
     candidates = [lo, *sorted(inside), hi] if hi > lo else [lo]
     best_start, best_mean = lo, window_mean(series, lo, duration_s)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the test suites, each in the venv that can import its framework:
 #   core, prefect -> .venvs/prefect      airflow -> .venvs/airflow (cleanshift_core is there too)
+#   lint -> scripts/lint.sh (ruff over the tree, mypy over src/; takes no pytest args)
 # Usage:  scripts/test.sh [extra pytest args...]      e.g. scripts/test.sh -x -k window
-#         SUITES="core airflow" scripts/test.sh      (default: all three)
+#         SUITES="core airflow" scripts/test.sh      (default: all four)
 # Every suite must pass AND collect at least one test: pytest's exit code 5 ("no tests
 # collected") counts as a failure, so an empty or mis-selected suite cannot pass silently.
 set -uo pipefail   # no -e: every suite runs, failures are collected and reported at the end
@@ -10,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/bootstrap.sh || { echo "test.sh: bootstrap failed" >&2; exit 1; }
 
-SUITES=${SUITES:-core prefect airflow}
+SUITES=${SUITES:-lint core prefect airflow}
 [[ -n ${SUITES// /} ]] || { echo "test.sh: SUITES is empty: nothing to run" >&2; exit 1; }
 
 # Per-run scratch dir: Airflow and Prefect write their homes, databases and results here,
@@ -27,9 +28,10 @@ declare -a SUMMARY=()
 failed=0
 for suite in $SUITES; do
     case $suite in
-        core | prefect) venv=prefect ;;
-        airflow) venv=airflow ;;
-        *) SUMMARY+=("$(printf '%-8s FAIL  unknown suite (use core, prefect, airflow)' "$suite")")
+        lint) cmd=(bash scripts/lint.sh) ;;
+        core | prefect) cmd=(.venvs/prefect/bin/python -m pytest "tests/$suite" "$@") ;;
+        airflow) cmd=(.venvs/airflow/bin/python -m pytest "tests/$suite" "$@") ;;
+        *) SUMMARY+=("$(printf '%-8s FAIL  unknown suite (use lint, core, prefect, airflow)' "$suite")")
            failed=1; continue ;;
     esac
     # Fresh homes per suite so suites cannot see each other's state.
@@ -39,14 +41,14 @@ for suite in $SUITES; do
     mkdir -p "$AIRFLOW_HOME" "$PREFECT_HOME"
 
     echo
-    echo "=== suite '$suite' (tests/$suite, .venvs/$venv) ==="
+    echo "=== suite '$suite' (${cmd[*]:0:4}) ==="
     t0=$SECONDS
-    ".venvs/$venv/bin/python" -m pytest "tests/$suite" "$@"
+    "${cmd[@]}"
     rc=$?
     case $rc in
         0) status="PASS" ;;
         5) status="FAIL  (exit 5: no tests collected)" ;;
-        *) status="FAIL  (pytest exit $rc)" ;;
+        *) status="FAIL  (exit $rc)" ;;
     esac
     [[ $rc == 0 ]] || failed=1
     SUMMARY+=("$(printf '%-8s %-40s %4d s' "$suite" "$status" $((SECONDS - t0)))")

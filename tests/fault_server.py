@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from typing_extensions import Self
+
 HALF_HOUR = timedelta(minutes=30)
 
 #: What the server does with the next request.
@@ -56,7 +58,7 @@ class FaultyGridServer:
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
-    def __enter__(self) -> FaultyGridServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

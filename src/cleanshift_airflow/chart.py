@@ -27,7 +27,7 @@ def forecast_svg(
     if not forecast:
         return '<p class="muted">No forecast was available when this was planned.</p>'
     spans = [(_time(p["start"]), _time(p["end"]), float(p["intensity"])) for p in forecast]
-    marks = [w for w in ([window] if window else []) + [tuple(r) for r in runs]]
+    marks = ([window] if window else []) + [tuple(r) for r in runs]
     t0 = min([s for s, _, _ in spans] + [_time(a) for a, _ in marks])
     t1 = max([e for _, e, _ in spans] + [_time(b) for _, b in marks])
     top = max(v for _, _, v in spans) * 1.1 or 1.0
@@ -57,7 +57,7 @@ def forecast_svg(
             f'<rect class="run" x="{a:.1f}" y="{HEIGHT - BOTTOM - 10}" width="{max(b - a, 2):.1f}" '
             f'height="10" fill="#1b5e20"><title>actual run</title></rect>'
         )
-    path = []
+    path: list[str] = []
     for s, e, v in spans:
         path.append(f"{'M' if not path else 'L'}{x(s):.1f},{y(v):.1f} L{x(e):.1f},{y(v):.1f}")
     parts.append(

@@ -204,10 +204,11 @@ class CarbonReceiptOperator(BaseOperator):
         if self.provider is not None:
             return provider_reference(self.provider)
         sensor = context["dag"].get_task(self.sensor_task_id)
-        if not callable(getattr(sensor, "provider_for", None)):
+        provider_for = getattr(sensor, "provider_for", None)
+        if not callable(provider_for):
             raise AirflowFailException(
                 f"task {self.sensor_task_id!r} is not a CarbonWindowSensor; pass provider= explicitly"
             )
         # The sensor's own argument (for a location plan, the chosen location's), rendered for
         # this run: its spec may be templated.
-        return sensor.provider_for(plan, context)
+        return provider_for(plan, context)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 from airflow.plugins_manager import AirflowPlugin
 
 from .links import CarbonReceiptLink
@@ -12,10 +10,8 @@ from .ui import app
 
 class CleanshiftPlugin(AirflowPlugin):
     name = "cleanshift"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
-        {"app": app, "url_prefix": "/cleanshift", "name": "cleanshift receipts"}
-    ]
-    external_views: ClassVar[list[dict[str, Any]]] = [
+    fastapi_apps = [{"app": app, "url_prefix": "/cleanshift", "name": "cleanshift receipts"}]
+    external_views = [
         {
             "name": "Carbon receipt",
             "href": "/cleanshift/ti/{DAG_ID}/{RUN_ID}/{TASK_ID}/{MAP_INDEX}",
@@ -29,4 +25,4 @@ class CleanshiftPlugin(AirflowPlugin):
             "url_route": "cleanshift_receipts",
         },
     ]
-    operator_extra_links: ClassVar[list[Any]] = [CarbonReceiptLink()]
+    operator_extra_links = [CarbonReceiptLink()]

@@ -131,7 +131,8 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
     def poke(self, context: Context) -> bool:
         raise NotImplementedError("CarbonWindowSensor always defers; it is never poked")
 
-    def _release(self, context: Context, plan: Plan) -> None:
+    def _release(self, context: Context, plan: Plan) -> str | None:
+        """Push the plan and release the task; what it returns is the task's return value."""
         self.push_plan(context, plan)
         context["ti"].xcom_push(key=RELEASED_AT_XCOM_KEY, value=utcnow().isoformat())
         saving = plan.expected_savings_pct
@@ -142,3 +143,4 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
             "unknown" if saving is None else f"{saving:.1f}%",
             PLAN_XCOM_KEY,
         )
+        return None

@@ -150,14 +150,15 @@ class CarbonWindowTrigger(BaseTrigger):
     @property
     def provider_refs(self) -> dict[str | None, ProviderRef]:
         """The providers planning asks: one per location label, or ``{None: provider}``."""
-        return dict(self.locations) if self.locations else {None: self.provider}
+        return dict(self.locations.items()) if self.locations else {None: self.provider}
 
     async def make_plan(self, specs: Mapping[str | None, ProviderSpec]) -> Plan:
         """Plan with the resolved ``provider_refs`` (the worker resolves them synchronously,
         the triggerer asynchronously; both then plan here, the same way)."""
         providers = {label: shared_provider(spec) for label, spec in specs.items()}
         if self.locations:
-            return await plan_across_locations(providers, self.job, self.rules, self.clock)
+            by_label = {label: p for label, p in providers.items() if label is not None}
+            return await plan_across_locations(by_label, self.job, self.rules, self.clock)
         return await plan_job(providers[None], self.job, self.rules, self.clock)
 
     def provider_ref_for(self, plan: Plan) -> ProviderRef:

@@ -85,7 +85,7 @@ def render_task_page(title: str, plan: dict | None, receipt: dict | None) -> str
             rows.append(f"<tr><th>{label}</th><td>{_fmt(value, unit)}</td></tr>")
         html.append("<table>" + "".join(rows) + "</table>")
     elif plan is not None:
-        rows = [
+        fields = [
             ("Planned start", plan.get("start")),
             ("Planned end", plan.get("end")),
             ("Could have started", plan.get("earliest_start")),
@@ -98,7 +98,7 @@ def render_task_page(title: str, plan: dict | None, receipt: dict | None) -> str
         html.append(
             '<p class="muted">Plan of a sensor; the receipt of the gated work is on the '
             "receipt task.</p><table>"
-            + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in rows)
+            + "".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in fields)
             + "</table>"
         )
     if plan is not None:
@@ -156,7 +156,7 @@ def _xcom_rows(session: Any, *conditions: Any) -> list[XComModel]:
 )
 def task_instance_receipt(
     dag_id: str, run_id: str, task_id: str, map_index: str, session: SessionDep
-):
+) -> HTMLResponse:
     """The "Carbon receipt" tab of one task instance."""
     index = int(map_index) if map_index.lstrip("-").isdigit() else -1  # "{MAP_INDEX}" if unmapped
     values = {
@@ -177,7 +177,9 @@ def task_instance_receipt(
 
 
 @app.get("/receipts", response_class=HTMLResponse)
-def receipts(user: GetUserDep, session: SessionDep, dag_id: str | None = None, limit: int = 500):
+def receipts(
+    user: GetUserDep, session: SessionDep, dag_id: str | None = None, limit: int = 500
+) -> HTMLResponse:
     """Receipts across DAG runs the user may read, newest first, with total grams avoided."""
     allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
     if dag_id is not None:

@@ -76,11 +76,12 @@ class CarbonWaitMixin:
     @staticmethod
     def plan_from_event(event: dict[str, Any] | None) -> Plan:
         """The final plan carried by the trigger's event (skip / fail as the event says)."""
-        status = (event or {}).get("status")
+        payload = event or {}
+        status = payload.get("status")
         if status == "ready":
-            return Plan.model_validate(event["plan"])
+            return Plan.model_validate(payload["plan"])
         if status == "skipped":
-            raise AirflowSkipException(event.get("message", "skipped by the carbon policy"))
+            raise AirflowSkipException(payload.get("message", "skipped by the carbon policy"))
         raise AirflowException(f"carbon window failed: {(event or {}).get('message', event)!r}")
 
     @staticmethod

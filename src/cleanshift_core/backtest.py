@@ -98,9 +98,9 @@ class JobPattern:
 
     def releases(self, series: IntensitySeries) -> Iterator[datetime]:
         """Every daily release whose whole horizon (max delay plus duration) the series covers."""
-        if not len(series):
-            return
         first, last = series.start, series.end
+        if first is None or last is None:  # an empty series
+            return
         day = first.replace(hour=0, minute=0, second=0, microsecond=0)
         horizon = self.max_delay + self.duration
         while True:
@@ -265,6 +265,7 @@ def backtest(
             )
         )
     if not outcomes:
+        assert truth.start is not None and truth.end is not None  # not empty: checked above
         raise ConfigurationError(
             f"the series ({truth.start.isoformat()} to {truth.end.isoformat()}) holds no whole day "
             f"for a job released at {pattern.release.strftime('%H:%M')} that may take "

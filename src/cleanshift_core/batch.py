@@ -13,7 +13,7 @@ predictable, fast, and it never breaks the cap when a feasible start exists.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -64,7 +64,7 @@ def plan_batch(
         return BatchPlan(plans=plans, order=names, peak_concurrency=_peak(plans.values()))
 
     placed: list[tuple[float, float]] = []
-    plans: dict[str, Plan] = {}
+    plans = {}
     over: list[str] = []
     for name in names:
         job = jobs[name]
@@ -174,7 +174,8 @@ def _capped_start(
         for s in (a, b, a - d, b - d):
             if lo <= s <= hi and s not in candidates:
                 mean, _ = series.mean_over([(from_epoch(s), from_epoch(s + d))])
-                candidates[s] = mean
+                if mean is not None:  # inside the scan's range, so always known
+                    candidates[s] = mean
     ranked = sorted(candidates.items(), key=lambda c: (c[1], c[0]))
     feasible = [(s, m) for s, m in ranked if _max_overlap(placed, s, s + d) < cap]
     if feasible:
@@ -201,6 +202,6 @@ def _max_overlap(placed: list[tuple[float, float]], a: float, b: float) -> int:
     return peak
 
 
-def _peak(plans) -> int:
+def _peak(plans: Iterable[Plan]) -> int:
     intervals = [(to_epoch(p.start), to_epoch(p.start) + p.duration_seconds) for p in plans]
     return _max_overlap(intervals, float("-inf"), float("inf"))

@@ -598,6 +598,7 @@ async def _wait_and_run(
     started = clock.now()
     try:
         if rules.policy is Policy.HALT_IF_DIRTY:
+            assert rules.max_intensity is not None  # halt_if_dirty requires it (SchedulingRules)
             controller = HaltController(proc.pid, source, rules.max_intensity, poll_interval, clock)
             intervals = await controller.supervise(lambda: proc.returncode is None)
             code = await proc.wait()
@@ -738,7 +739,8 @@ def backtest_command(
     baseline = backtest(truth, pattern, run_immediately)
     saved = sum(r.saved_pct for r in runs) / len(runs)
     captured = [r.captured for r in runs]
-    captured_mean = None if None in captured else sum(captured) / len(captured)
+    known = [c for c in captured if c is not None]
+    captured_mean = sum(known) / len(known) if len(known) == len(captured) else None
     first = runs[0]
     summary = {
         "file": str(file),

@@ -8,6 +8,7 @@ controller records the intervals the job actually ran, which is what its receipt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -82,6 +83,7 @@ class HaltController:
         if dirty and not self.paused:
             self._signal(signal.SIGSTOP)
             self.paused = True
+            assert self._running_since is not None  # set whenever the job is not paused
             self.run_intervals.append((self._running_since, self.clock.now()))
             self._running_since = None
             log.info("halt_if_dirty: paused at %.0f gCO2eq/kWh > %g", intensity, self.max_intensity)
@@ -92,10 +94,8 @@ class HaltController:
             log.info("halt_if_dirty: resumed")
 
     def _signal(self, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 class ChildFailed(CleanshiftError):
@@ -135,6 +135,7 @@ async def run_function_halting(
             outcome.append(receiver.recv())
         return proc.is_alive() and not outcome
 
+    assert proc.pid is not None  # set by start()
     controller = controller_for(proc.pid)
     intervals = await controller.supervise(alive)
     await asyncio.get_running_loop().run_in_executor(None, proc.join)

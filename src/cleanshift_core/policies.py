@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError, JobSkipped
 from .job import JobSpec
@@ -53,6 +54,16 @@ class SchedulingRules:
     min_savings_pct: float = 0.0
     on_provider_error: OnProviderError = OnProviderError.RUN_NOW
 
+    if TYPE_CHECKING:  # the enums' values are accepted too; __post_init__ converts them
+
+        def __init__(
+            self,
+            policy: Policy | str = Policy.MIN_CARBON,
+            max_intensity: float | None = None,
+            min_savings_pct: float = 0.0,
+            on_provider_error: OnProviderError | str = OnProviderError.RUN_NOW,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "policy", _enum(Policy, self.policy, "policy"))
         object.__setattr__(
@@ -60,12 +71,11 @@ class SchedulingRules:
             "on_provider_error",
             _enum(OnProviderError, self.on_provider_error, "on_provider_error"),
         )
-        if self.policy in _NEEDS_LIMIT:
-            if self.max_intensity is None:
-                raise ConfigurationError(
-                    f"policy={self.policy.value!r} needs max_intensity (gCO2eq/kWh), "
-                    "e.g. max_intensity=200"
-                )
+        if self.policy in _NEEDS_LIMIT and self.max_intensity is None:
+            raise ConfigurationError(
+                f"policy={self.policy.value!r} needs max_intensity (gCO2eq/kWh), "
+                "e.g. max_intensity=200"
+            )
         if self.max_intensity is not None and not (
             isinstance(self.max_intensity, (int, float))
             and math.isfinite(self.max_intensity)
@@ -104,15 +114,19 @@ def decide(series: IntensitySeries, job: JobSpec, rules: SchedulingRules, now: d
     start, mean, reason = _choose(scan, rules, immediate)
     start, mean = float(start), float(mean)  # NumPy scalars stop at the planner
 
-    if start > scan.earliest and rules.policy is not Policy.HALT_IF_DIRTY:
-        if immediate is not None and immediate > 0:
-            savings = (immediate - mean) / immediate * 100.0
-            if savings < rules.min_savings_pct:
-                reason = (
-                    f"running now: waiting until {from_epoch(start).isoformat()} would save "
-                    f"{savings:.1f}%, under min_savings_pct={rules.min_savings_pct:g}%"
-                )
-                start, mean = float(scan.starts[0]), immediate
+    if (
+        start > scan.earliest
+        and rules.policy is not Policy.HALT_IF_DIRTY
+        and immediate is not None
+        and immediate > 0
+    ):
+        savings = (immediate - mean) / immediate * 100.0
+        if savings < rules.min_savings_pct:
+            reason = (
+                f"running now: waiting until {from_epoch(start).isoformat()} would save "
+                f"{savings:.1f}%, under min_savings_pct={rules.min_savings_pct:g}%"
+            )
+            start, mean = float(scan.starts[0]), immediate
 
     window_end = from_epoch(scan.starts[-1] + scan.duration)
     forecast, downsampled = forecast_excerpt(
@@ -155,6 +169,7 @@ def _choose(
             f"starting now; pausing while intensity is above {limit:g} gCO2eq/kWh",
         )
     if policy is Policy.NOW_OR_NEVER:
+        assert limit is not None  # required for this policy (__post_init__)
         mean = immediate if immediate is not None else scan.means[0]
         if mean <= limit:
             return scan.starts[0], mean, f"running now: {mean:.0f} ≤ {limit:g} gCO2eq/kWh"
@@ -164,6 +179,7 @@ def _choose(
         )
     best = scan.best_index()
     if policy is Policy.THRESHOLD:
+        assert limit is not None  # required for this policy (__post_init__)
         hit = scan.first_at_or_below(limit)
         if hit is not None:
             start, mean = hit

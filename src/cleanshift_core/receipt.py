@@ -101,7 +101,7 @@ def build_receipt(
         if coverage >= 1.0 - 1e-12:
             break
 
-    coverage, series, actual_mean, cf_mean = best if best else (0.0, None, None, None)
+    coverage, series, actual_mean, cf_mean = best or (0.0, None, None, None)
     if coverage == 0.0:
         actual_mean = cf_mean = None
     energy_measured = energy_kwh is not None

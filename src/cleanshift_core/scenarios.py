@@ -30,12 +30,14 @@ need NumPy (``pip install 'cleanshift-suite[plot]'``); the simulation itself doe
 
 from __future__ import annotations
 
+import itertools
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
+from types import ModuleType
 
 from .chunks import plan_chunks
 from .errors import ConfigurationError
@@ -134,7 +136,7 @@ def on_study_grid(series: IntensitySeries, start: datetime | None = None) -> Int
         if s % STUDY_STEP.total_seconds() == 0 and (start is None or s >= to_epoch(start))
     ]
     step = STUDY_STEP.total_seconds()
-    for a, b in zip(keep, keep[1:]):
+    for a, b in itertools.pairwise(keep):
         if series.starts[b] - series.starts[a] != step:
             raise ConfigurationError(
                 f"the series has no half-hour point at {from_epoch(series.starts[a] + step).isoformat()}; "
@@ -268,7 +270,7 @@ class _Integral:
         return (self.at(b) - self.at(a)) / 3600.0
 
 
-def _numpy():
+def _numpy() -> ModuleType:
     try:
         import numpy
     except ImportError:  # pragma: no cover - depends on the environment

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from .errors import BadSeriesError, ProviderError
 from .job import JobSpec
@@ -100,7 +101,7 @@ async def wait_for_window(
     on_replan: Callable[[Plan], None] | None = None,
 ) -> Plan:
     """Sleep until the plan's start, re-planning every ``replan_interval``; return the final plan."""
-    sleep_kwargs = {"sleep": sleep} if sleep is not None else {}
+    sleep_kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
     while True:
         now = clock.now()
         if now >= plan.start:

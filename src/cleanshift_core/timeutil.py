@@ -124,7 +124,7 @@ def _checked(make: Callable[[], timedelta], name: str, value: object) -> timedel
 
 def format_duration(value: timedelta) -> str:
     """Short human form: '2h 5m', '45s'."""
-    total = int(round(value.total_seconds()))
+    total = round(value.total_seconds())
     sign = "-" if total < 0 else ""
     total = abs(total)
     h, rem = divmod(total, 3600)

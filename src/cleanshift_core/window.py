@@ -14,7 +14,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ConfigurationError
 from .halting import HaltController, require_posix, run_function_halting
@@ -27,6 +27,9 @@ from .providers.spec import ProviderSpec, build_provider
 from .receipt import CarbonReceipt
 from .scheduling import plan_job, settle_receipt, wait_for_window
 from .timeutil import SYSTEM_CLOCK, Clock, parse_duration
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 T = TypeVar("T")
 
@@ -94,16 +97,15 @@ class CarbonWindow:
             )
 
     # -------------------------------------------------------------- context managers
-    def __enter__(self) -> CarbonWindow:
+    def __enter__(self) -> Self:
         self._refuse_halting_block()
         run_sync(self._open())
         return self
 
-    def __exit__(self, *exc_info: object) -> bool:
+    def __exit__(self, *exc_info: object) -> None:
         run_sync(self._close())
-        return False
 
-    async def __aenter__(self) -> CarbonWindow:
+    async def __aenter__(self) -> Self:
         self._refuse_halting_block()
         await self._open()
         return self
@@ -127,10 +129,11 @@ class CarbonWindow:
     async def _run_halting(self, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         await self._open()
 
+        limit = self.rules.max_intensity
+        assert limit is not None  # halt_if_dirty requires it (SchedulingRules)
+
         def controller(pid: int) -> HaltController:
-            return HaltController(
-                pid, self.provider, self.rules.max_intensity, self.poll_interval_seconds, self.clock
-            )
+            return HaltController(pid, self.provider, limit, self.poll_interval_seconds, self.clock)
 
         result, intervals = await run_function_halting(func, args, kwargs, controller)
         await self._close(intervals)

@@ -91,14 +91,20 @@ async def publish_deferral(
             f"### {name}: deferred until {_when(plan.start)}",
             "",
             f"- **Where the work went:** {where}",
-            f"- **Delay:** {format_duration(plan.delay)} "
-            f"(deadline for the start: {_when(plan.latest_start)})",
-            f"- **Expected intensity:** {_num(plan.expected_intensity, ' gCO2eq/kWh')} "
-            f"vs {_num(plan.immediate_intensity, ' gCO2eq/kWh')} if run now "
-            f"({_num(savings, '%', 1)} cleaner)",
+            (
+                f"- **Delay:** {format_duration(plan.delay)} "
+                f"(deadline for the start: {_when(plan.latest_start)})"
+            ),
+            (
+                f"- **Expected intensity:** {_num(plan.expected_intensity, ' gCO2eq/kWh')} "
+                f"vs {_num(plan.immediate_intensity, ' gCO2eq/kWh')} if run now "
+                f"({_num(savings, '%', 1)} cleaner)"
+            ),
             f"- **Why:** {plan.reason}",
-            f"- **Provider:** {plan.provider or 'none'} · region {plan.region or 'unknown'} "
-            f"· policy {plan.policy}",
+            (
+                f"- **Provider:** {plan.provider or 'none'} · region {plan.region or 'unknown'} "
+                f"· policy {plan.policy}"
+            ),
             "",
             "```text",
             forecast_chart(plan.forecast, windows or (plan.start, plan.end)),
@@ -240,14 +246,20 @@ async def publish_receipt(
             "| | run | if run immediately |",
             "|---|---|---|",
             f"| start | {_when(receipt.ran_at)} | {_when(receipt.scheduled_at)} |",
-            f"| intensity (gCO2eq/kWh) | {_num(receipt.avg_intensity_gco2_per_kwh, digits=1)} "
-            f"| {_num(receipt.counterfactual_avg_intensity, digits=1)} |",
-            f"| emissions (g) | {_num(receipt.emitted_g, digits=1)} "
-            f"| {_num(receipt.counterfactual_g, digits=1)} |",
+            (
+                f"| intensity (gCO2eq/kWh) | {_num(receipt.avg_intensity_gco2_per_kwh, digits=1)} "
+                f"| {_num(receipt.counterfactual_avg_intensity, digits=1)} |"
+            ),
+            (
+                f"| emissions (g) | {_num(receipt.emitted_g, digits=1)} "
+                f"| {_num(receipt.counterfactual_g, digits=1)} |"
+            ),
             "",
-            f"**Savings:** {_num(receipt.estimated_savings_pct, '%', 1)} "
-            f"({estimate}; basis: {basis}, coverage {receipt.coverage_pct:.0f}%). "
-            f"**Why this window:** {receipt.reason}",
+            (
+                f"**Savings:** {_num(receipt.estimated_savings_pct, '%', 1)} "
+                f"({estimate}; basis: {basis}, coverage {receipt.coverage_pct:.0f}%). "
+                f"**Why this window:** {receipt.reason}"
+            ),
             "",
             "```text",
             forecast_chart(plan.forecast, windows or (plan.start, plan.end), receipt.run_intervals),

@@ -213,9 +213,8 @@ class CarbonChunks:
             + ", ".join(f"{a:%H:%M:%S}–{b:%H:%M:%S} UTC" for a, b in slots),
             windows=slots,
         )
-        futures = self._chunk_task.map(
-            chunk=planned.chunks, **{name: unmapped(value) for name, value in arguments.items()}
-        )
+        fixed: dict[str, Any] = {name: unmapped(value) for name, value in arguments.items()}
+        futures = self._chunk_task.map(chunk=planned.chunks, **fixed)
         runs: list[ChunkRun[Any]] = await asyncio.to_thread(futures.result)
         intervals = [(run.started, run.finished) for run in runs]
         receipt = await settle_receipt(provider, planned.whole, intervals, power_kw=config.power_kw)

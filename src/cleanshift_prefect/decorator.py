@@ -44,7 +44,7 @@ _PROVIDER_OBJECTS = (GridIntensityProvider, GridIntensityCredentials)
 def carbon_window(provider: F) -> F: ...
 @overload
 def carbon_window(provider: ProviderArg = None, **options: Any) -> Callable[[F], F]: ...
-def carbon_window(
+def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword options below
     provider: ProviderArg | Callable[..., Any] = None,
     *,
     duration: timedelta | str | float = timedelta(hours=1),
@@ -119,7 +119,7 @@ def carbon_window(
     if refs:
         provider = next(iter(locations.values()))  # type: ignore[union-attr]
     config = CarbonConfig(
-        ProviderRef(provider),  # type: ignore[arg-type]
+        ProviderRef(provider),
         job,
         rules,
         power_kw,

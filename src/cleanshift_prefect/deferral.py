@@ -96,6 +96,7 @@ async def _create_continuation(flow_run: FlowRun, plan: Plan) -> FlowRun:
     context: dict[str, Any] = {
         CONTEXT_KEY: {"plan": plan.model_dump(mode="json"), "deferred_from": str(flow_run.id)}
     }
+    assert flow_run.deployment_id is not None  # only deployment runs are deferred
     async with get_client() as client:
         return await client.create_flow_run_from_deployment(
             flow_run.deployment_id,

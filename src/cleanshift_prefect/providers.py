@@ -9,7 +9,7 @@ need); the flow then uses the same process-wide cached provider as every other s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 from cleanshift_core import ConfigurationError, GridIntensityProvider, ProviderSpec, shared_provider
 
@@ -18,15 +18,15 @@ from .blocks import BLOCK_TYPE_SLUG, GridIntensityCredentials
 #: The embedded default: cleanshift's synthetic daily curve, no account or network needed.
 DEFAULT_PROVIDER = "mock"
 
-ProviderArg = Union[
-    GridIntensityCredentials,
-    GridIntensityProvider,
-    ProviderSpec,
-    str,
-    Mapping[str, Any],
-    list,
-    None,
-]
+ProviderArg = (
+    GridIntensityCredentials
+    | GridIntensityProvider
+    | ProviderSpec
+    | str
+    | Mapping[str, Any]
+    | list
+    | None
+)
 
 
 class ProviderRef:
@@ -63,7 +63,7 @@ class ProviderRef:
         if self._instance is not None:
             return self._instance
         if self._block_name is not None:
-            block = await GridIntensityCredentials.aload(self._block_name)
+            block: GridIntensityCredentials = await GridIntensityCredentials.aload(self._block_name)
             return shared_provider(block.to_spec())
         assert self._spec is not None
         return shared_provider(self._spec)

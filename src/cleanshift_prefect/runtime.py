@@ -135,7 +135,7 @@ class Site:
                 task_ctx.task_run.flow_run_id,
                 one_loop,
             )
-        if flow_ctx is not None and flow_ctx.flow_run is not None:
+        if flow_ctx is not None and flow_ctx.flow_run is not None and flow_ctx.flow is not None:
             is_body = flow_ctx.flow.fn is wrapper
             name = flow_ctx.flow.name if is_body else fallback_name
             return cls(
@@ -174,7 +174,7 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
     """Plan (or pick up a deferred plan), then defer or wait; a State means: do not run now."""
     log, clock = site.logger, config.clock
     plan = continuation_plan(site.flow_run) if site.flow_run is not None else None
-    if plan is not None:
+    if plan is not None and site.flow_run is not None:
         log.info(
             "Continuing the work deferred by flow run %s: carbon window planned for %s (%s)",
             deferred_from(site.flow_run),

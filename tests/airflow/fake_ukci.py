@@ -16,9 +16,12 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from typing_extensions import Self
 
 _PATH = re.compile(r"(/regional)?/intensity/(\d{4}-\d\d-\d\dT\d\d:\d\dZ)/fw48h(?:/regionid/(\d+))?")
 
@@ -46,7 +49,7 @@ class FakeUKCI:
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
-    def __enter__(self) -> FakeUKCI:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -118,10 +121,8 @@ class FakeUKCI:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                try:
+                with suppress(BrokenPipeError, ConnectionResetError):  # the client timed out first
                     self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out first
-                    pass
 
             def log_message(self, *args: object) -> None:
                 pass

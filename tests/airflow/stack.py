@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,7 @@ class Stack:
     def airflow(self, *args: str) -> None:
         done = subprocess.run(
             [sys.executable, "-m", "airflow", *args],
+            check=False,  # the exit code is reported below, with the stderr tail
             env=self.env,
             capture_output=True,
             text=True,
@@ -144,10 +145,8 @@ class Stack:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         for proc in self.procs.values():  # task processes left in a group by a killed parent
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def query(self, sql: str, *params: Any) -> list[tuple]:
         """Read the metadata database (SQLite, read-only) for what the REST API does not show,

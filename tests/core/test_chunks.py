@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from itertools import combinations
+from itertools import combinations, pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -140,7 +140,7 @@ def test_off_grid_limits_use_the_heuristic_and_never_lose_to_one_window():
 def _check_limits(plan: ChunkPlan, duration: float, min_len, max_chunks) -> None:
     spans = [(c.start, c.end) for c in plan.chunks]
     assert sum((b - a).total_seconds() for a, b in spans) == pytest.approx(duration, abs=1e-3)
-    assert all(b2 > a2 >= b1 for (a1, b1), (a2, b2) in zip(spans, spans[1:]))  # disjoint, sorted
+    assert all(b2 > a2 >= b1 for (a1, b1), (a2, b2) in pairwise(spans))  # disjoint, sorted
     assert spans[0][0] >= plan.earliest_start and spans[-1][1] <= plan.finish_by
     if min_len:
         assert all((b - a).total_seconds() >= min_len - 1e-3 for a, b in spans)

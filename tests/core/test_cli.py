@@ -442,7 +442,7 @@ def cleanshift(*args: str, **kwargs) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_interruptible,
+        preexec_fn=_interruptible,  # noqa: PLW1509 -- one signal() call; no threads fork here
         **kwargs,
     )
 

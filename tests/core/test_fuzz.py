@@ -156,14 +156,14 @@ spec_strings = st.one_of(
     st.text(max_size=40),
     st.builds(
         lambda kind, pairs: f"{kind}:" + ",".join(pairs),
-        st.sampled_from(provider_kinds() + ["", "nosuch"]),
+        st.sampled_from([*provider_kinds(), "", "nosuch"]),
         st.lists(st.from_regex(r"[a-z_]{0,12}=?[^,]{0,12}", fullmatch=True), max_size=4),
     ),
     st.builds(json.dumps, json_values),
 )
 spec_dicts = st.builds(
     lambda kind, options: {"kind": kind, **options},
-    st.sampled_from(provider_kinds() + ["nosuch"]),
+    st.sampled_from([*provider_kinds(), "nosuch"]),
     st.dictionaries(
         st.sampled_from(
             [
@@ -445,7 +445,7 @@ def test_provider_parsers_only_raise_typed_errors(kind, data):
         for call in (
             lambda: provider.forecast(NOW, NOW + timedelta(hours=6)),
             lambda: provider.history(NOW - timedelta(hours=6), NOW),
-            lambda: provider.current(),
+            provider.current,
         ):
             try:
                 asyncio.run(call())

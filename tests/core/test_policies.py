@@ -52,7 +52,7 @@ def test_threshold_never_met_falls_back_to_the_cleanest():
 
 def test_now_or_never_runs_or_skips():
     clean = decide(
-        hourly([90] + CURVE[1:]), JOB, SchedulingRules(policy="now_or_never", max_intensity=100), T0
+        hourly([90, *CURVE[1:]]), JOB, SchedulingRules(policy="now_or_never", max_intensity=100), T0
     )
     assert clean.start == T0
     with pytest.raises(JobSkipped, match="above max_intensity=100"):

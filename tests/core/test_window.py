@@ -130,9 +130,11 @@ def test_halt_if_dirty_pauses_the_child_not_the_caller():
 
 
 def test_halt_if_dirty_refuses_a_with_block():
-    with pytest.raises(ConfigurationError, match="decorate a function"):
-        with carbon_window(policy="halt_if_dirty", max_intensity_gco2_per_kwh=100):
-            pass
+    with (
+        pytest.raises(ConfigurationError, match="decorate a function"),
+        carbon_window(policy="halt_if_dirty", max_intensity_gco2_per_kwh=100),
+    ):
+        pass
 
 
 @pytest.mark.parametrize(

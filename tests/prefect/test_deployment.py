@@ -164,7 +164,7 @@ def _deployment_exists(name: str) -> bool:
             try:
                 await client.read_deployment_by_name(name)
                 return True
-            except Exception:
+            except Exception:  # noqa: BLE001 -- a poll: any failure means "not registered yet"
                 return False
 
     return asyncio.run(check())

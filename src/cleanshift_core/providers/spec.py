@@ -75,7 +75,7 @@ class ProviderSpec:
                         f"provider spec is not valid JSON: {exc.msg}"
                     ) from None
             kind, _, rest = text.partition(":")
-            options: dict[str, Any] = {}
+            options = {}
             for part in filter(None, (p.strip() for p in rest.split(","))):
                 key, sep, val = part.partition("=")
                 if not sep:

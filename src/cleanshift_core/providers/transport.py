@@ -29,6 +29,7 @@ import contextlib
 import contextvars
 import email.utils
 import functools
+import itertools
 import json
 import logging
 import math
@@ -571,7 +572,7 @@ def build_series(
     notes: list[str] = []
     ordered = sorted(raw, key=lambda p: p.start)
     starts = [p.start for p in ordered]
-    spacing = sorted(b - a for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a)
+    spacing = sorted(b - a for a, b in itertools.pairwise(starts) if b > a)
     resolution = spacing[len(spacing) // 2] if spacing else resolution
     points: list[tuple[datetime, timedelta, float | None]] = []
     for i, p in enumerate(ordered):

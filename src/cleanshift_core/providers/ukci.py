@@ -202,9 +202,9 @@ class UKCarbonIntensityProvider(HttpProvider):
         for entry in entries:
             start = parse_time(entry.get("from"), "'from' time", "ukci")
             stop = parse_time(entry.get("to"), "'to' time", "ukci")
-            intensity = (
-                entry.get("intensity") if isinstance(entry.get("intensity"), Mapping) else {}
-            )
+            intensity = entry.get("intensity")
+            if not isinstance(intensity, Mapping):
+                intensity = {}
             value = intensity.get("actual") if prefer_actual else None
             if value is None and not actual_only:
                 value = intensity.get("forecast")

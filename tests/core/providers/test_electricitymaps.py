@@ -99,7 +99,7 @@ async def test_invalid_token_is_an_authentication_error(clock, retry):
         mock.get("/v3/carbon-intensity/latest").respond(
             401, json=sample("electricitymaps_error_invalid_token_401.json")
         )
-        with pytest.raises(AuthenticationError, match="rejected the api_key.*Invalid auth-token"):
+        with pytest.raises(AuthenticationError, match=r"rejected the api_key.*Invalid auth-token"):
             await em(clock, retry).current()
 
 
@@ -108,7 +108,7 @@ async def test_free_tier_without_forecast_says_so(clock, retry):
         mock.get("/v3/carbon-intensity/forecast").respond(403, json={"error": "Forbidden"})
         zones = mock.get("/v3/zones").respond(json=sample("electricitymaps_zones.json"))
         with pytest.raises(
-            AuthenticationError, match="no forecast access for DE.*history_forecast=true"
+            AuthenticationError, match=r"no forecast access for DE.*history_forecast=true"
         ):
             await em(clock, retry).forecast(NOW, NOW + timedelta(hours=6))
     assert zones.calls.last.request.headers["auth-token"] == KEY

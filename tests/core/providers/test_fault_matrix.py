@@ -88,7 +88,7 @@ def _watttime_login(mock: respx.MockRouter) -> None:
 CASES = [
     Case(
         "ukci",
-        lambda **kw: UKCarbonIntensityProvider(**kw),
+        UKCarbonIntensityProvider,
         r"/intensity/[^/]+/fw48h$",
         lambda: sample("ukci_intensity_fw48h.json"),
         lambda: {"data": []},
@@ -199,11 +199,11 @@ async def test_malformed_json_is_bad_data_without_retry(case, clock, retry):
 
 
 async def test_empty_data_is_bad_data(case, clock, retry):
-    exc, route = await forecast(case, clock, retry, httpx.Response(200, json=case.empty()))
+    exc, _route = await forecast(case, clock, retry, httpx.Response(200, json=case.empty()))
     assert isinstance(exc, BadDataError) and "no forecast" in str(exc)
 
 
 async def test_zeros_are_bad_data(case, clock, retry):
-    exc, route = await forecast(case, clock, retry, httpx.Response(200, json=case.zeros()))
+    exc, _route = await forecast(case, clock, retry, httpx.Response(200, json=case.zeros()))
     assert isinstance(exc, BadDataError)
     assert "only zero" in str(exc) or "outage" in str(exc)

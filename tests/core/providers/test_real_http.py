@@ -16,6 +16,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from typing_extensions import Self
 
 from cleanshift_core.errors import ProviderUnavailableError
 from cleanshift_core.providers import RetryPolicy, UKCarbonIntensityProvider, WattTimeProvider
@@ -58,7 +59,7 @@ class SampleServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> SampleServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

@@ -114,7 +114,7 @@ async def test_no_secret_escapes(fault, which, clock, retry, caplog):
             )
         for call in (
             lambda: provider.forecast(NOW, NOW + timedelta(hours=1)),
-            lambda: provider.current(),
+            provider.current,
             lambda: provider.history(NOW - timedelta(hours=2), NOW),
         ):
             try:

@@ -106,9 +106,8 @@ async def test_retry_after_beyond_policy_raises_at_once_with_the_hint(clock):
 async def test_no_retry_sleeps_past_the_callers_deadline(clock, retry):
     with respx.mock(base_url=BASE) as mock:
         route = mock.get("/x").respond(429, headers={"Retry-After": "30"})
-        with provider_deadline(NOW + timedelta(seconds=20)):
-            with pytest.raises(RateLimitedError):
-                await get(transport(clock, retry))
+        with provider_deadline(NOW + timedelta(seconds=20)), pytest.raises(RateLimitedError):
+            await get(transport(clock, retry))
     assert route.call_count == 1 and clock.sleeps == []
     assert clock.now() <= NOW + timedelta(seconds=20)
 
@@ -225,9 +224,13 @@ def points(values, minutes=30, start=HOUR_START):
 
 
 def series(raw, **kw):
-    args = dict(
-        provider="p", region="R", signal=SignalKind.AVERAGE_DIRECT, basis=Basis.FORECAST, now=NOW
-    )
+    args = {
+        "provider": "p",
+        "region": "R",
+        "signal": SignalKind.AVERAGE_DIRECT,
+        "basis": Basis.FORECAST,
+        "now": NOW,
+    }
     args.update(kw)
     return build_series(raw, **args)
 

@@ -118,7 +118,7 @@ async def test_login_refused_with_an_html_page(clock, retry):
         )
         data = mock.get("/v3/forecast")
         with pytest.raises(
-            AuthenticationError, match="refused the login for user 'ada'.*username and password"
+            AuthenticationError, match=r"refused the login for user 'ada'.*username and password"
         ):
             await wt(clock, retry).forecast(NOW, NOW + timedelta(hours=1))
     assert not data.called
@@ -129,7 +129,7 @@ async def test_region_outside_the_plan_is_an_access_error(clock, retry):
         auth = login(mock)
         mock.get("/v3/forecast").respond(403, json=sample("watttime_error_invalid_scope_403.json"))
         with pytest.raises(
-            UnknownRegionError, match="no access to co2_moer for PJM_DC.*CAISO_NORTH"
+            UnknownRegionError, match=r"no access to co2_moer for PJM_DC.*CAISO_NORTH"
         ):
             await wt(clock, retry, region="PJM_DC").forecast(NOW, NOW + timedelta(hours=1))
     assert auth.call_count == 1  # an access error is not a stale token
