@@ -72,7 +72,9 @@ def cleanshift_path(points: int) -> Callable[[], tuple[datetime, int]]:
     from cleanshift_core.policies import decide
 
     start = grid_start()
-    raw = [IntensityPoint(start + k * STEP, STEP, v) for k, v in enumerate(synthetic_values(points))]
+    raw = [
+        IntensityPoint(start + k * STEP, STEP, v) for k, v in enumerate(synthetic_values(points))
+    ]
     job = JobSpec(duration=DURATION, earliest_start=start, finish_by=start + points * STEP)
     rules = SchedulingRules()
 
@@ -92,9 +94,7 @@ def seed_path(points: int) -> Callable[[], datetime]:
     from cleanshift.providers.base import GridIntensityProvider, IntensityPoint
 
     start = grid_start()
-    forecast = [
-        IntensityPoint(start + k * STEP, v) for k, v in enumerate(synthetic_values(points))
-    ]
+    forecast = [IntensityPoint(start + k * STEP, v) for k, v in enumerate(synthetic_values(points))]
 
     class Points(GridIntensityProvider):
         provider_name = "synthetic"
@@ -142,7 +142,7 @@ def brute_force_start(points: int) -> datetime:
 
 def race(methods: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
     """Median ms per method, each run once per round in turn (load hits them alike), with the
-garbage collector paused during each call and run between calls."""
+    garbage collector paused during each call and run between calls."""
     times: dict[str, list[float]] = {name: [] for name in methods}
     for _ in range(rounds):
         for name, fn in methods.items():
@@ -216,17 +216,21 @@ def main() -> None:
             max(week_bytes, year_bytes) <= PLAN_LIMIT_BYTES,
         ),
     ]
-    row["goals"] = {name: met for name, met in goals}
+    row["goals"] = dict(goals)
 
     lines = [
         "| series | points | cleanshift: points → Plan | seed `find_cleanest_window` | CATS `min(WindowedForecast)` | seed / cleanshift | CATS / cleanshift | plan JSON |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
-        f"| week | {WEEK:,} | {week_ms['cleanshift']:.2f} ms | {week_ms['seed']:,.0f} ms | "
-        f"{week_ms['cats']:,.1f} ms | {row['seed_over_cleanshift_week']:,.0f}× | "
-        f"{row['cats_over_cleanshift_week']:,.0f}× | {week_bytes / 1024:.1f} KiB |",
-        f"| year | {YEAR:,} | {year_ms['cleanshift']:.1f} ms | (not run: O(n²)) | "
-        f"{year_ms['cats']:,.0f} ms | — | {row['cats_over_cleanshift_year']:,.0f}× | "
-        f"{year_bytes / 1024:.1f} KiB |",
+        (
+            f"| week | {WEEK:,} | {week_ms['cleanshift']:.2f} ms | {week_ms['seed']:,.0f} ms | "
+            f"{week_ms['cats']:,.1f} ms | {row['seed_over_cleanshift_week']:,.0f}× | "
+            f"{row['cats_over_cleanshift_week']:,.0f}× | {week_bytes / 1024:.1f} KiB |"
+        ),
+        (
+            f"| year | {YEAR:,} | {year_ms['cleanshift']:.1f} ms | (not run: O(n²)) | "
+            f"{year_ms['cats']:,.0f} ms | — | {row['cats_over_cleanshift_year']:,.0f}× | "
+            f"{year_bytes / 1024:.1f} KiB |"
+        ),
     ]
     if args.baseline:
         base = row["baseline"]
@@ -236,19 +240,25 @@ def main() -> None:
             "|---|---:|---:|",
             f"| {args.baseline} | {base['week_ms']:.2f} ms | {base['year_ms']:.0f} ms |",
             f"| this tree | {week_ms['cleanshift']:.2f} ms | {year_ms['cleanshift']:.1f} ms |",
-            f"| speed-up | {base['week_ms'] / week_ms['cleanshift']:.1f}× | "
-            f"{base['year_ms'] / year_ms['cleanshift']:.1f}× |",
+            (
+                f"| speed-up | {base['week_ms'] / week_ms['cleanshift']:.1f}× | "
+                f"{base['year_ms'] / year_ms['cleanshift']:.1f}× |"
+            ),
         ]
     import cats
     import cleanshift
 
     notes = [
-        f"Job of {DURATION}; medians of 15 (week) and 3 (year) interleaved rounds in one process "
-        f"(Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"load average {load:.1f} when it started).",
-        f"Peers are the PyPI packages cleanshift {getattr(cleanshift, '__version__', '0.1.0')} "
-        f"({Path(cleanshift.__file__).parent}) and climate-aware-task-scheduler "
-        f"({Path(cats.__file__).parent}), installed by scripts/bench_env.sh.",
+        (
+            f"Job of {DURATION}; medians of 15 (week) and 3 (year) interleaved rounds in one process "
+            f"(Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores, "
+            f"load average {load:.1f} when it started)."
+        ),
+        (
+            f"Peers are the PyPI packages cleanshift {getattr(cleanshift, '__version__', '0.1.0')} "
+            f"({Path(cleanshift.__file__).parent}) and climate-aware-task-scheduler "
+            f"({Path(cats.__file__).parent}), installed by scripts/bench_env.sh."
+        ),
         "cleanshift's choice on the week equals the brute-force optimum (asserted).",
         f"Year / week for cleanshift: {row['year_over_week']:.1f}×.",
         *(f"Goal {name}: {'met' if met else 'MISSED'}." for name, met in goals),

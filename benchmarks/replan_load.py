@@ -219,7 +219,9 @@ def main() -> None:
 
     header = "| code | round | CPU | wall | longest callback | fetches |"
     lines = [header, "|---|---|---:|---:|---:|---:|"]
-    runs = [("this tree", result)] + ([(args.baseline, result["baseline"])] if args.baseline else [])
+    runs = [("this tree", result)] + (
+        [(args.baseline, result["baseline"])] if args.baseline else []
+    )
     for name, run in runs:
         for r in run["rows"]:
             lines.append(
@@ -234,14 +236,18 @@ def main() -> None:
             now["longest_callback_ms"] <= HOLD_LIMIT_MS,
         ),
     ]
-    result["goals"] = {name: met for name, met in goals}
+    result["goals"] = dict(goals)
     notes = [
-        f"{args.triggers:,} CarbonWindowTrigger.run() in one event loop on one shared cache of "
-        f"the file provider ({result['points']:,} points at 5 minutes); jobs of 1-4 h planning on "
-        f"up to {HORIZON}; {args.refreshes} refreshes (Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores, load average {load:.1f} when it started).",
-        f"This tree: median CPU per refresh {now['median_refresh_cpu_s']:.2f} s, longest callback "
-        f"{now['longest_callback_ms']:.1f} ms.",
+        (
+            f"{args.triggers:,} CarbonWindowTrigger.run() in one event loop on one shared cache of "
+            f"the file provider ({result['points']:,} points at 5 minutes); jobs of 1-4 h planning on "
+            f"up to {HORIZON}; {args.refreshes} refreshes (Python {platform.python_version()}, "
+            f"{os.cpu_count()} cores, load average {load:.1f} when it started)."
+        ),
+        (
+            f"This tree: median CPU per refresh {now['median_refresh_cpu_s']:.2f} s, longest callback "
+            f"{now['longest_callback_ms']:.1f} ms."
+        ),
     ]
     if args.baseline:
         before = result["baseline"]["summary"]

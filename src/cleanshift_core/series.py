@@ -92,7 +92,9 @@ class RunningIntegral:
 
     def part(self, lo: int, hi: int) -> RunningIntegral:
         """Points ``lo`` to ``hi - 1`` as views of these arrays (no copy, no new sums)."""
-        return RunningIntegral(self.bounds[lo : hi + 1], self.values[lo:hi], self.prefix[lo : hi + 1])
+        return RunningIntegral(
+            self.bounds[lo : hi + 1], self.values[lo:hi], self.prefix[lo : hi + 1]
+        )
 
 
 @dataclass(frozen=True)
@@ -136,11 +138,8 @@ class IntensitySeries:
           always refused, because planning across missing hours would be a guess.
         """
         raw = list(points)
-        columns = _well_formed_columns(raw)
-        if columns is not None:
-            s2, e2, v2, repairs = (*columns, [])
-        else:
-            s2, e2, v2, repairs = _checked_columns(raw, repair, max_gap)
+        fast = _well_formed_columns(raw)
+        s2, e2, v2, repairs = (*fast, []) if fast else _checked_columns(raw, repair, max_gap)
         return cls(
             starts=tuple(s2),
             ends=tuple(e2),
@@ -278,7 +277,9 @@ class IntensitySeries:
         )
 
 
-def _well_formed_columns(raw: list[IntensityPoint]) -> tuple[list[float], ...] | None:
+def _well_formed_columns(
+    raw: list[IntensityPoint],
+) -> tuple[list[float], list[float], list[float]] | None:
     """(starts, ends, values) of points that need no repair and no message, in C-speed passes.
 
     The common case: aware starts, positive durations, finite non-negative numbers, sorted,

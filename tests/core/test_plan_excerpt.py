@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from datetime import datetime, timedelta, timezone
@@ -32,7 +33,9 @@ FIVE = timedelta(minutes=5)
 
 def five_minute(days: float, start: datetime = T0) -> IntensitySeries:
     n = int(days * 288)
-    values = [300 + 150 * math.sin(i / 37.0) + 40 * math.sin(i / 5.3) + (i * 7919) % 23 for i in range(n)]
+    values = [
+        300 + 150 * math.sin(i / 37.0) + 40 * math.sin(i / 5.3) + (i * 7919) % 23 for i in range(n)
+    ]
     return IntensitySeries.from_points(
         [IntensityPoint(start + i * FIVE, FIVE, v) for i, v in enumerate(values)],
         signal="average/lifecycle",
@@ -59,7 +62,7 @@ def test_the_excerpt_keeps_every_bucket_extreme_contiguous_and_in_place():
     part = series.between(start, end)
     assert downsampled and len(excerpt) <= MAX_FORECAST_INTERVALS
     assert excerpt[0].start == part.start and excerpt[-1].end == part.end
-    assert all(a.end == b.start for a, b in zip(excerpt, excerpt[1:]))
+    assert all(a.end == b.start for a, b in itertools.pairwise(excerpt))
     values = [i.intensity for i in excerpt]
     assert min(values) == min(part.values) and max(values) == max(part.values)
     # every excerpt value is a real point's value, drawn over a span that contains that point
@@ -128,7 +131,9 @@ point_lists = st.lists(
 def test_the_fast_path_gives_the_checked_paths_columns(spec):
     points, t = [], datetime(2026, 3, 2, tzinfo=timezone.utc)
     for seconds, value, jitter in spec:
-        points.append(IntensityPoint(t + timedelta(microseconds=jitter), timedelta(seconds=seconds), value))
+        points.append(
+            IntensityPoint(t + timedelta(microseconds=jitter), timedelta(seconds=seconds), value)
+        )
         t += timedelta(seconds=seconds)
     fast = _well_formed_columns(points)
     assert fast is not None
