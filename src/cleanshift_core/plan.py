@@ -15,7 +15,6 @@ import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter, computed_field
 
 from .series import Basis, IntensityPoint, IntensitySeries, SignalKind
-from .timeutil import from_epoch
 
 #: A plan's forecast has at most this many intervals: 120 keep a chart faithful at any width
 #: the UIs draw, and keep the plan's JSON near 12 KiB.
