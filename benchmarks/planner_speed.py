@@ -32,18 +32,14 @@ import os
 import platform
 import random
 import statistics
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from io import BytesIO
 from pathlib import Path
 
+from on_ref import run_on_ref
+
 RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parent.parent
 STEP = timedelta(minutes=5)
 DURATION = timedelta(hours=4)
 WEEK, YEAR = 2016, 105_120
@@ -159,20 +155,8 @@ def race(methods: dict[str, Callable[[], object]], rounds: int) -> dict[str, flo
 
 def baseline_ms(ref: str, points: int, rounds: int) -> float:
     """The same cleanshift path timed on the code of ``ref``, in a subprocess of this run."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "src"], check=True, capture_output=True
-    ).stdout
-    with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
-        code = (
-            f"import sys; sys.path[:0] = [{str(Path(tmp) / 'src')!r}, {str(Path(__file__).parent)!r}]\n"
-            "import cleanshift_core, planner_speed as b\n"
-            f"assert cleanshift_core.__file__.startswith({tmp!r})\n"
-            f"print(b.race({{'x': b.cleanshift_path({points})}}, {rounds})['x'])\n"
-        )
-        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-        return float(out.stdout.decode().strip())
+    statement = f"import planner_speed as b; print(b.race({{'x': b.cleanshift_path({points})}}, {rounds})['x'])"
+    return float(run_on_ref(ref, "cleanshift_core", statement))
 
 
 def main() -> None:

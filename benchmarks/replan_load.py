@@ -32,17 +32,14 @@ import logging
 import os
 import platform
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
-from io import BytesIO
 from pathlib import Path
 
+from on_ref import run_on_ref
+
 RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parent.parent
 STEP = 300
 HORIZON = timedelta(hours=72)
 REPLAN_INTERVAL = 60.0
@@ -171,21 +168,11 @@ def _row(label: str, cpu0: float, wall0: float, probe: LoopProbe, fetches: int) 
 
 def baseline(ref: str, triggers: int, refreshes: int) -> dict:
     """The same measurement on the code of ``ref``, in a subprocess of this run."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "src"], check=True, capture_output=True
-    ).stdout
-    with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
-        code = (
-            f"import sys; sys.path[:0] = [{str(Path(tmp) / 'src')!r}, {str(Path(__file__).parent)!r}]\n"
-            "import asyncio, json, cleanshift_airflow, replan_load as b\n"
-            f"assert cleanshift_airflow.__file__.startswith({tmp!r})\n"
-            "b.quiet()\n"
-            f"print(json.dumps(asyncio.run(b.measure({triggers}, {refreshes}))))\n"
-        )
-        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-        return json.loads(out.stdout.decode().splitlines()[-1])
+    statement = (
+        "import asyncio, json, replan_load as b; b.quiet(); "
+        f"print(json.dumps(asyncio.run(b.measure({triggers}, {refreshes}))))"
+    )
+    return json.loads(run_on_ref(ref, "cleanshift_airflow", statement))
 
 
 def quiet() -> None:
