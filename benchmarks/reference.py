@@ -1,15 +1,12 @@
 """What the benchmarks compare cleanshift's core against, written on IntensitySeries.
 
-- :func:`seed_cleanest_window_start`: cleanshift 0.1's ``find_cleanest_window``, faithfully:
-  for every point, the plain average of the *readings* whose timestamps fall in
-  ``[t, t + duration]`` (both ends inclusive), found by rescanning the whole forecast: O(n²).
 - :func:`seed_lowest_point_rule`: cleanshift 0.1's ``min_carbon`` policy: start at the single
   lowest point between now and the deadline, ignoring the job's duration.
 - :func:`brute_force_scan` / :func:`window_argmin_rule`: the direct time-weighted integral at
   every point-boundary start (and at "now"), O(n·w): the Carbon Aware SDK's rolling average,
   done exactly. It is the correctness reference and the "plain window argmin" rule.
 
-The seed package itself is not installed; these are re-implementations of its rules.
+The planner benchmark races the real seed package (cleanshift 0.1.0 from PyPI) instead.
 """
 
 from __future__ import annotations
@@ -36,27 +33,6 @@ def data_file(name: str) -> Path:
             "relative to the repository (DE at 15 min, GB at 30 min; header 'Time,Carbon Intensity')"
         )
     return path
-
-
-def seed_cleanest_window_start(
-    series: IntensitySeries, duration_s: float, count: int | None = None
-) -> float:
-    """cleanshift 0.1's O(n²) ``find_cleanest_window`` over the whole series.
-
-    ``count`` limits the candidate starts to the first ``count`` points (each still rescans
-    the whole forecast, as the seed does), so its cost on a year can be measured on a
-    subsample and extrapolated linearly.
-    """
-    starts, values = series.starts, series.values
-    best_start, best_avg = starts[0], float("inf")
-    for t in starts[: count if count is not None else len(starts)]:
-        end = t + duration_s
-        window = [v for s, v in zip(starts, values) if t <= s <= end]
-        if window:
-            avg = sum(window) / len(window)
-            if avg < best_avg:
-                best_avg, best_start = avg, t
-    return best_start
 
 
 def seed_lowest_point_rule(forecast: IntensitySeries, job: JobSpec, now: datetime) -> datetime:

@@ -33,7 +33,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
 from .errors import BadSeriesError, ConfigurationError, ProviderError
 from .job import JobSpec
-from .plan import Interval, Plan
+from .plan import Interval, Plan, forecast_excerpt
 from .planner import scan_windows
 from .policies import Policy, SchedulingRules, fallback_plan
 from .providers.base import GridIntensityProvider
@@ -291,11 +291,12 @@ async def plan_interruptible(
     except (ProviderError, BadSeriesError) as exc:
         fallback = fallback_plan(job, rules, now, exc)
         return InterruptiblePlan(whole=fallback, chunks=[fallback])
-    span = series.between(earliest, planned.finish_by).points
+    forecast, downsampled = forecast_excerpt(series, earliest, planned.finish_by)
     whole = planned.as_plan().model_copy(
         update={
             "latest_start": latest,
-            "forecast": [Interval(start=p.start, end=p.end, intensity=p.value) for p in span],
+            "forecast": forecast,
+            "forecast_downsampled": downsampled,
         }
     )
     return InterruptiblePlan(whole=whole, chunks=chunk_plans(planned), chunk_plan=planned)

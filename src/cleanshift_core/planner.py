@@ -1,11 +1,12 @@
-"""The window planner: exact, O(n) search for the cleanest start.
+"""The window planner: exact search for the cleanest start over O(n) candidates.
 
 A job of length D started at s emits in proportion to C(s) = F(s + D) - F(s), where F is the
 running integral of intensity. F is piecewise linear with kinks at the series' boundaries, so
 C is piecewise linear in s with kinks only where s or s + D crosses a boundary. A linear
 function is smallest at an end of its piece, so the minimum over ``[lo, hi]`` is at ``lo``,
-``hi``, a boundary b, or b - D. Those candidates come out sorted by merging two sorted lists,
-and F is evaluated with two forward-only pointers: O(n) overall, exact for partial intervals.
+``hi``, a boundary b, or b - D. F is evaluated at all of them at once from the series' shared
+running integral (NumPy, so a week of 5-minute data takes well under a millisecond), exact for
+partial intervals.
 
 This replaces both the O(n·w) rolling average of the Carbon Aware SDK and cleanshift 0.1's
 O(n²) scan, which also averaged point *readings* rather than time.
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import accumulate
+
+import numpy as np
 
 from .errors import BadSeriesError
 from .series import IntensitySeries
@@ -28,19 +30,25 @@ TIE_TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class WindowScan:
-    """Every candidate start (ascending) with its window's time-weighted mean intensity."""
+    """Every candidate start (ascending) with its window's time-weighted mean intensity,
+    as NumPy arrays."""
 
-    starts: list[float]
-    means: list[float]
+    starts: np.ndarray
+    means: np.ndarray
     duration: float
     earliest: float
 
     def best_index(self) -> int:
-        """Index of the lowest mean; the earliest start wins ties."""
+        """Index of the lowest mean; the earliest start wins ties.
+
+        The lead changes only where a mean undercuts the leader by more than the tie
+        tolerance, so only strict running minima can take it: those few are walked in order.
+        """
         means = self.means
+        records = np.flatnonzero(means[1:] < np.minimum.accumulate(means)[:-1]) + 1
         best = 0
         bar = means[0] - TIE_TOLERANCE * max(1.0, abs(means[0]))  # beat this to take the lead
-        for i in range(1, len(means)):
+        for i in records.tolist():
             if means[i] < bar:
                 best = i
                 bar = means[i] - TIE_TOLERANCE * max(1.0, abs(means[i]))
@@ -53,20 +61,21 @@ class WindowScan:
         solved by interpolation instead of rounding up to the next candidate.
         """
         starts, means = self.starts, self.means
-        if means[0] <= limit:
-            return starts[0], means[0]
-        for i in range(1, len(means)):
-            if means[i] <= limit:
-                s0, s1, m0, m1 = starts[i - 1], starts[i], means[i - 1], means[i]
-                s = s0 + (limit - m0) / (m1 - m0) * (s1 - s0) if m1 != m0 else s1
-                return s, limit
-        return None
+        hits = np.flatnonzero(means <= limit)
+        if not len(hits):
+            return None
+        i = int(hits[0])
+        if i == 0:
+            return float(starts[0]), float(means[0])
+        s0, s1, m0, m1 = (float(x) for x in (starts[i - 1], starts[i], means[i - 1], means[i]))
+        s = s0 + (limit - m0) / (m1 - m0) * (s1 - s0) if m1 != m0 else s1
+        return s, limit
 
     @property
     def immediate_mean(self) -> float | None:
         """Mean of the window that starts at the earliest start, if the data covers it."""
-        if self.starts and self.starts[0] == self.earliest:
-            return self.means[0]
+        if len(self.starts) and self.starts[0] == self.earliest:
+            return float(self.means[0])
         return None
 
     def alternatives(self, exclude: float, count: int = 3) -> list[tuple[float, float]]:
@@ -74,21 +83,17 @@ class WindowScan:
 
         Each round takes the cleanest start at least one duration away from the chosen one
         and from earlier picks, so alternatives are real choices rather than the same valley
-        shifted by a minute. O(count · n).
+        shifted by a minute. O(count · n), vectorised.
         """
         picked: list[tuple[float, float]] = []
-        taken = [exclude]
+        free = np.abs(self.starts - exclude) >= self.duration
         for _ in range(count):
-            best: tuple[float, float] | None = None
-            for start, mean in zip(self.starts, self.means):
-                if (best is None or mean < best[1]) and all(
-                    abs(start - t) >= self.duration for t in taken
-                ):
-                    best = (start, mean)
-            if best is None:
+            if not free.any():
                 break
-            picked.append(best)
-            taken.append(best[0])
+            i = int(np.argmin(np.where(free, self.means, np.inf)))  # first = earliest on ties
+            start = float(self.starts[i])
+            picked.append((start, float(self.means[i])))
+            free &= np.abs(self.starts - start) >= self.duration
         return picked
 
 
@@ -108,55 +113,26 @@ def scan_windows(
         raise BadSeriesError(f"job duration must be positive, got {duration}")
     if not series.starts:
         raise BadSeriesError("the intensity series is empty; the provider returned no data")
-    bounds = (*series.starts, series.ends[-1])
-    values = series.values
-    n = len(values)
+    integral = series.integral
+    bounds = integral.bounds
+    first, end = float(bounds[0]), float(bounds[-1])
     earliest = to_epoch(earliest_start)
-    lo = max(earliest, bounds[0])
-    hi = min(to_epoch(latest_start), bounds[-1] - d)
+    lo = max(earliest, first)
+    hi = min(to_epoch(latest_start), end - d)
     if hi < lo:
         raise BadSeriesError(
             f"no {timedelta(seconds=d)} window between {from_epoch(lo).isoformat()} and "
             f"{latest_start.isoformat()} fits inside the data "
-            f"({from_epoch(bounds[0]).isoformat()} to {from_epoch(bounds[-1]).isoformat()}); "
+            f"({from_epoch(first).isoformat()} to {from_epoch(end).isoformat()}); "
             "shorten the job, extend the deadline or use a provider with a longer forecast"
         )
-
-    prefix = [0.0, *accumulate(v * (b1 - b0) for v, b0, b1 in zip(values, bounds, bounds[1:]))]
-
-    candidates = _merged_candidates(bounds, d, lo, hi)
-    means: list[float] = []
-    append = means.append
-    last, end, total = n - 1, bounds[-1], prefix[n]
-    left = right = 0  # bounds[left] <= s < bounds[left + 1]; same for s + d with right
-    for s in candidates:
-        while left < last and bounds[left + 1] <= s:
-            left += 1
-        e = s + d
-        while right < last and bounds[right + 1] <= e:
-            right += 1
-        f_s = prefix[left] + values[left] * (s - bounds[left])
-        f_e = prefix[right] + values[right] * (e - bounds[right]) if e < end else total
-        append((f_e - f_s) / d)
-    return WindowScan(starts=candidates, means=means, duration=d, earliest=earliest)
+    starts = _candidates(bounds, d, lo, hi)
+    means = (integral.at(starts + d) - integral.at(starts)) / d
+    return WindowScan(starts=starts, means=means, duration=d, earliest=earliest)
 
 
-def _merged_candidates(bounds: tuple[float, ...], d: float, lo: float, hi: float) -> list[float]:
+def _candidates(bounds: np.ndarray, d: float, lo: float, hi: float) -> np.ndarray:
     """lo, hi, every boundary b and every b - d inside (lo, hi), sorted and de-duplicated."""
-    out = [lo]
-    i = j = 0
-    n = len(bounds)
-    while i < n or j < n:
-        a = bounds[i] if i < n else float("inf")
-        b = bounds[j] - d if j < n else float("inf")
-        if a <= b:
-            c = a
-            i += 1
-        else:
-            c = b
-            j += 1
-        if lo < c < hi and c != out[-1]:
-            out.append(c)
-    if hi != out[-1]:
-        out.append(hi)
-    return out
+    shifted = bounds - d
+    inside = [b[(b > lo) & (b < hi)] for b in (bounds, shifted)]
+    return np.unique(np.concatenate([[lo], *inside, [hi]]))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError, JobSkipped
 from .job import JobSpec
-from .plan import Interval, Plan
+from .plan import Interval, Plan, forecast_excerpt
 from .planner import WindowScan, scan_windows
 from .series import IntensitySeries
 from .timeutil import from_epoch
@@ -112,6 +112,7 @@ def decide(series: IntensitySeries, job: JobSpec, rules: SchedulingRules, now: d
     scan = scan_windows(series, earliest, latest, job.duration)
     immediate = scan.immediate_mean
     start, mean, reason = _choose(scan, rules, immediate)
+    start, mean = float(start), float(mean)  # NumPy scalars stop at the planner
 
     if (
         start > scan.earliest
@@ -125,9 +126,12 @@ def decide(series: IntensitySeries, job: JobSpec, rules: SchedulingRules, now: d
                 f"running now: waiting until {from_epoch(start).isoformat()} would save "
                 f"{savings:.1f}%, under min_savings_pct={rules.min_savings_pct:g}%"
             )
-            start, mean = scan.starts[0], immediate
+            start, mean = float(scan.starts[0]), immediate
 
     window_end = from_epoch(scan.starts[-1] + scan.duration)
+    forecast, downsampled = forecast_excerpt(
+        series, earliest, max(window_end, earliest + job.duration)
+    )
     return Plan(
         planned_at=now,
         earliest_start=earliest,
@@ -147,10 +151,8 @@ def decide(series: IntensitySeries, job: JobSpec, rules: SchedulingRules, now: d
         signal=series.signal,
         basis=series.basis,
         forecast_generated_at=series.generated_at,
-        forecast=[
-            Interval(start=p.start, end=p.end, intensity=p.value)
-            for p in series.between(earliest, max(window_end, earliest + job.duration)).points
-        ],
+        forecast=forecast,
+        forecast_downsampled=downsampled,
     )
 
 

@@ -18,6 +18,7 @@ from .policies import SchedulingRules, decide, fallback_plan
 from .providers.base import GridIntensityProvider
 from .providers.transport import provider_deadline
 from .receipt import CarbonReceipt, build_receipt
+from .series import IntensitySeries
 from .timeutil import SYSTEM_CLOCK, Clock, sleep_until
 
 log = logging.getLogger(__name__)
@@ -130,20 +131,33 @@ async def settle_receipt(
     power_kw: float | None = None,
     energy_kwh: float | None = None,
 ) -> CarbonReceipt:
-    """The receipt of a finished run: measured history if the provider has it, else the
-    forecast the plan was made on (and the receipt says which)."""
+    """The receipt of a finished run, computed from data, never from a chart: measured
+    history if the provider has it, else the forecast the plan was made on when the plan
+    holds all of it, else that forecast fetched again (the receipt names the basis)."""
     run_seconds = sum((b - a).total_seconds() for a, b in run_intervals)
     start = min(plan.earliest_start, run_intervals[0][0])
     end = max(run_intervals[-1][1], plan.earliest_start + timedelta(seconds=run_seconds))
-    measured = None
-    try:
-        measured = await provider.history(start, end)
-    except (ProviderError, BadSeriesError, NotImplementedError) as exc:
-        log.info("no measured history for the receipt (%s); using the forecast", exc)
+    measured = await _series_or_none(provider.history, start, end, "measured history")
+    candidates = [measured, plan.forecast_series()]
+    if plan.forecast_downsampled and not (measured is not None and measured.covers(start, end)):
+        candidates.append(await _series_or_none(provider.forecast, start, end, "forecast"))
     return build_receipt(
         plan,
         run_intervals,
-        [measured, plan.forecast_series()],
+        candidates,
         power_kw=power_kw,
         energy_kwh=energy_kwh,
     )
+
+
+async def _series_or_none(
+    fetch: Callable[[datetime, datetime], Awaitable[IntensitySeries]],
+    start: datetime,
+    end: datetime,
+    what: str,
+) -> IntensitySeries | None:
+    try:
+        return await fetch(start, end)
+    except (ProviderError, BadSeriesError, NotImplementedError) as exc:
+        log.info("no %s for the receipt (%s)", what, exc)
+        return None

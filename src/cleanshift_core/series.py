@@ -3,6 +3,9 @@
 A series is a run of contiguous intervals ``[start, start + duration)``, each with one carbon
 intensity in gCO2eq/kWh, all in UTC, sorted, with no gaps. It is stored column-wise as epoch
 seconds because the planner walks it in O(n) and must stay fast on a year of 5-minute data.
+Its running integral (:attr:`IntensitySeries.integral`) is NumPy arrays computed once per
+series and shared by every slice of it, so a thousand tasks planning on one cached forecast
+pay for it once.
 
 Bad input is refused with a message naming the offending point. ``repair=True`` opts into a
 small, documented set of fixes instead (see :meth:`IntensitySeries.from_points`); each fix is
@@ -17,9 +20,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
+from functools import cached_property
+from itertools import repeat
+from operator import attrgetter, sub
+
+import numpy as np
 
 from .errors import BadSeriesError
-from .timeutil import ensure_utc, from_epoch, to_epoch
+from .timeutil import EPOCH, ensure_utc, from_epoch, to_epoch
 
 #: Boundaries closer than this are the same instant (float and microsecond rounding).
 _SNAP_SECONDS = 1e-3
@@ -51,6 +59,42 @@ class IntensityPoint:
     @property
     def end(self) -> datetime:
         return self.start + self.duration
+
+
+@dataclass(frozen=True)
+class RunningIntegral:
+    """F(t), the integral of intensity from the series' start to t, on the series' boundaries.
+
+    ``bounds`` are the n + 1 boundaries, ``prefix`` holds F at each (plus one constant for a
+    slice, which shares its parent's arrays: every use is a difference, where it cancels).
+    """
+
+    bounds: np.ndarray
+    values: np.ndarray
+    prefix: np.ndarray
+
+    @classmethod
+    def of(cls, starts: Sequence[float], end: float, values: Sequence[float]) -> RunningIntegral:
+        bounds = np.array([*starts, end], dtype=float)
+        vals = np.array(values, dtype=float)
+        prefix = np.empty(len(bounds))
+        prefix[0] = 0.0
+        np.cumsum(vals * np.diff(bounds), out=prefix[1:])
+        return cls(bounds, vals, prefix)
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """F at each time in ``t``; exact for partial intervals, the total at or past the end."""
+        last = len(self.values) - 1
+        k = np.minimum(np.searchsorted(self.bounds, t, side="right") - 1, last)
+        np.maximum(k, 0, out=k)
+        inside = self.prefix[k] + self.values[k] * (t - self.bounds[k])
+        return np.where(t < self.bounds[-1], inside, self.prefix[-1])
+
+    def part(self, lo: int, hi: int) -> RunningIntegral:
+        """Points ``lo`` to ``hi - 1`` as views of these arrays (no copy, no new sums)."""
+        return RunningIntegral(
+            self.bounds[lo : hi + 1], self.values[lo:hi], self.prefix[lo : hi + 1]
+        )
 
 
 @dataclass(frozen=True)
@@ -94,75 +138,8 @@ class IntensitySeries:
           always refused, because planning across missing hours would be a guess.
         """
         raw = list(points)
-        for i, p in enumerate(raw):
-            _check_point(p, i)
-        repairs: list[str] = []
-        starts = [to_epoch(p.start) for p in raw]
-        ends = [s + p.duration.total_seconds() for s, p in zip(starts, raw)]
-        values = [float(p.value) for p in raw]
-
-        order = sorted(range(len(raw)), key=starts.__getitem__)
-        if order != list(range(len(raw))):
-            if not repair:
-                first_bad = next(i for i in range(1, len(raw)) if starts[i] < starts[i - 1])
-                raise BadSeriesError(
-                    f"intensity points are not sorted: point {first_bad} "
-                    f"({from_epoch(starts[first_bad]).isoformat()}) comes after "
-                    f"{from_epoch(starts[first_bad - 1]).isoformat()}; sort them or pass repair=True"
-                )
-            starts, ends, values = ([col[i] for i in order] for col in (starts, ends, values))
-            repairs.append("sorted points by start time")
-
-        s2: list[float] = []
-        e2: list[float] = []
-        v2: list[float] = []
-        for s, e, v in zip(starts, ends, values):
-            if s2 and s == s2[-1]:
-                if not repair:
-                    raise BadSeriesError(
-                        f"two intensity points start at {from_epoch(s).isoformat()}; "
-                        "drop the duplicate or pass repair=True (the last one wins)"
-                    )
-                repairs.append(f"kept the last of duplicate points at {from_epoch(s).isoformat()}")
-                e2[-1], v2[-1] = e, v
-                continue
-            s2.append(s)
-            e2.append(e)
-            v2.append(v)
-
-        resolution = _typical_resolution(s2, e2)
-        gap_limit = max_gap.total_seconds() if max_gap is not None else resolution
-        for i in range(1, len(s2)):
-            prev_end, start = e2[i - 1], s2[i]
-            if abs(prev_end - start) < _SNAP_SECONDS:
-                e2[i - 1] = start
-            elif prev_end > start:
-                if not repair:
-                    raise BadSeriesError(
-                        f"intensity point at {from_epoch(s2[i - 1]).isoformat()} overlaps the next "
-                        f"one at {from_epoch(start).isoformat()}; fix the durations or pass repair=True"
-                    )
-                repairs.append(
-                    f"cut the point at {from_epoch(s2[i - 1]).isoformat()} short at the next one"
-                )
-                e2[i - 1] = start
-            elif prev_end < start:
-                gap = start - prev_end
-                if not repair or gap > gap_limit + 1e-9:
-                    raise BadSeriesError(
-                        f"intensity data has a gap of {timedelta(seconds=gap)} from "
-                        f"{from_epoch(prev_end).isoformat()} to {from_epoch(start).isoformat()}; "
-                        + (
-                            "fill it or pass repair=True to hold the last value across short gaps"
-                            if not repair
-                            else f"gaps longer than {timedelta(seconds=gap_limit)} are not bridged"
-                        )
-                    )
-                repairs.append(
-                    f"held the value at {from_epoch(s2[i - 1]).isoformat()} across a "
-                    f"{timedelta(seconds=gap)} gap"
-                )
-                e2[i - 1] = start
+        fast = _well_formed_columns(raw)
+        s2, e2, v2, repairs = (*fast, []) if fast else _checked_columns(raw, repair, max_gap)
         return cls(
             starts=tuple(s2),
             ends=tuple(e2),
@@ -178,6 +155,14 @@ class IntensitySeries:
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
         return len(self.starts)
+
+    @cached_property
+    def integral(self) -> RunningIntegral:
+        """The running integral the planner reads, computed on first use; a slice made by
+        :meth:`between` shares its parent's instead of summing again."""
+        if not self.starts:
+            raise BadSeriesError("the intensity series is empty; the provider returned no data")
+        return RunningIntegral.of(self.starts, self.ends[-1], self.values)
 
     @property
     def points(self) -> list[IntensityPoint]:
@@ -242,7 +227,7 @@ class IntensitySeries:
         hi = bisect_left(self.starts, b)
         if lo < len(self.ends) and self.ends[lo] <= a:
             lo += 1
-        return IntensitySeries(
+        part = IntensitySeries(
             starts=self.starts[lo:hi],
             ends=self.ends[lo:hi],
             values=self.values[lo:hi],
@@ -252,6 +237,9 @@ class IntensitySeries:
             basis=self.basis,
             generated_at=self.generated_at,
         )
+        if hi > lo:
+            part.__dict__["integral"] = self.integral.part(lo, hi)  # views: no copy, no sums
+        return part
 
     def with_values(self, values: Sequence[float]) -> IntensitySeries:
         """The same intervals with other values (forecast-noise experiments, unit fixes)."""
@@ -287,6 +275,121 @@ class IntensitySeries:
             generated_at=self.generated_at,
             repairs=self.repairs,
         )
+
+
+def _well_formed_columns(
+    raw: list[IntensityPoint],
+) -> tuple[list[float], list[float], list[float]] | None:
+    """(starts, ends, values) of points that need no repair and no message, in C-speed passes.
+
+    The common case: aware starts, positive durations, finite non-negative numbers, sorted,
+    contiguous to the millisecond. Anything else returns None and takes the checked path,
+    which names the offending point.
+    """
+    if not raw or set(map(type, raw)) != {IntensityPoint}:
+        return None
+    values = list(map(_VALUE, raw))
+    if not set(map(type, values)) <= {float, int}:
+        return None
+    durations = list(map(_DURATION, raw))
+    lengths = {d: d.total_seconds() for d in set(durations) if type(d) is timedelta}  # a few
+    try:
+        offsets = map(sub, map(_START, raw), repeat(EPOCH))  # TypeError when naive
+        starts = np.fromiter(map(timedelta.total_seconds, offsets), float, len(raw))
+        seconds = np.fromiter(map(lengths.__getitem__, durations), float, len(raw))
+    except (TypeError, KeyError):
+        return None
+    vals = np.array(values, dtype=float)
+    ends = starts + seconds
+    if not (
+        (np.diff(starts) > 0).all()
+        and np.isfinite(vals).all()
+        and (vals >= 0).all()
+        and (seconds > 0).all()
+        and (np.abs(ends[:-1] - starts[1:]) < _SNAP_SECONDS).all()
+    ):
+        return None
+    ends[:-1] = starts[1:]
+    return starts.tolist(), ends.tolist(), vals.tolist()
+
+
+_START, _DURATION, _VALUE = attrgetter("start"), attrgetter("duration"), attrgetter("value")
+
+
+def _checked_columns(
+    raw: list[IntensityPoint], repair: bool, max_gap: timedelta | None
+) -> tuple[list[float], list[float], list[float], list[str]]:
+    """Point-by-point validation and the opt-in repairs of :meth:`IntensitySeries.from_points`."""
+    for i, p in enumerate(raw):
+        _check_point(p, i)
+    repairs: list[str] = []
+    starts = [to_epoch(p.start) for p in raw]
+    ends = [s + p.duration.total_seconds() for s, p in zip(starts, raw)]
+    values = [float(p.value) for p in raw]
+
+    order = sorted(range(len(raw)), key=starts.__getitem__)
+    if order != list(range(len(raw))):
+        if not repair:
+            first_bad = next(i for i in range(1, len(raw)) if starts[i] < starts[i - 1])
+            raise BadSeriesError(
+                f"intensity points are not sorted: point {first_bad} "
+                f"({from_epoch(starts[first_bad]).isoformat()}) comes after "
+                f"{from_epoch(starts[first_bad - 1]).isoformat()}; sort them or pass repair=True"
+            )
+        starts, ends, values = ([col[i] for i in order] for col in (starts, ends, values))
+        repairs.append("sorted points by start time")
+
+    s2: list[float] = []
+    e2: list[float] = []
+    v2: list[float] = []
+    for s, e, v in zip(starts, ends, values):
+        if s2 and s == s2[-1]:
+            if not repair:
+                raise BadSeriesError(
+                    f"two intensity points start at {from_epoch(s).isoformat()}; "
+                    "drop the duplicate or pass repair=True (the last one wins)"
+                )
+            repairs.append(f"kept the last of duplicate points at {from_epoch(s).isoformat()}")
+            e2[-1], v2[-1] = e, v
+            continue
+        s2.append(s)
+        e2.append(e)
+        v2.append(v)
+
+    resolution = _typical_resolution(s2, e2)
+    gap_limit = max_gap.total_seconds() if max_gap is not None else resolution
+    for i in range(1, len(s2)):
+        prev_end, start = e2[i - 1], s2[i]
+        if abs(prev_end - start) < _SNAP_SECONDS:
+            e2[i - 1] = start
+        elif prev_end > start:
+            if not repair:
+                raise BadSeriesError(
+                    f"intensity point at {from_epoch(s2[i - 1]).isoformat()} overlaps the next "
+                    f"one at {from_epoch(start).isoformat()}; fix the durations or pass repair=True"
+                )
+            repairs.append(
+                f"cut the point at {from_epoch(s2[i - 1]).isoformat()} short at the next one"
+            )
+            e2[i - 1] = start
+        elif prev_end < start:
+            gap = start - prev_end
+            if not repair or gap > gap_limit + 1e-9:
+                raise BadSeriesError(
+                    f"intensity data has a gap of {timedelta(seconds=gap)} from "
+                    f"{from_epoch(prev_end).isoformat()} to {from_epoch(start).isoformat()}; "
+                    + (
+                        "fill it or pass repair=True to hold the last value across short gaps"
+                        if not repair
+                        else f"gaps longer than {timedelta(seconds=gap_limit)} are not bridged"
+                    )
+                )
+            repairs.append(
+                f"held the value at {from_epoch(s2[i - 1]).isoformat()} across a "
+                f"{timedelta(seconds=gap)} gap"
+            )
+            e2[i - 1] = start
+    return s2, e2, v2, repairs
 
 
 def _check_point(p: object, index: int) -> None:

@@ -177,3 +177,18 @@ async def test_a_retry_plans_within_the_deadline_of_the_first_start():
         provider, job.retried(T0, retried_at), SchedulingRules(), FakeClock(retried_at)
     )
     assert late.start == late.latest_start == retried_at
+
+
+async def test_a_downsampled_plan_settles_on_the_forecast_fetched_again(clock):
+    five = timedelta(minutes=5)
+    values = [300.0 + (i * 37) % 200 for i in range(3 * 288)]  # three days at 5 minutes
+    provider = ScriptedProvider(hourly(values, minutes=5))
+    plan = await plan_job(provider, JobSpec.create("4h", "60h"), SchedulingRules(), clock)
+    assert plan.forecast_downsampled and plan.forecast_series() is None
+    calls = provider.calls
+    run = (plan.start + five, plan.end + five)  # started late: the receipt charges the real run
+    receipt = await settle_receipt(provider, plan, [run])
+    assert provider.calls == calls + 1  # the forecast was asked for again, not read off the plan
+    assert receipt.intensity_basis == "forecast" and receipt.coverage_pct == 100
+    expected, _ = provider.series.mean_over([run])
+    assert receipt.avg_intensity_gco2_per_kwh == pytest.approx(expected, rel=1e-12)

@@ -1,0 +1,261 @@
+"""A thousand waiting triggers re-planning on one cached 5-minute, 72-hour forecast.
+
+The real ``CarbonWindowTrigger.run()`` of cleanshift_airflow, 1,000 of them in one event loop
+as a triggerer runs them, all on one provider reference, so they share the real process-wide
+cache (``shared_provider``) of the real ``file`` provider reading a 5-minute CSV that reaches
+74 hours ahead. Jobs of 1-4 hours with deadlines so that each plans on up to 72 hours
+(864 points). Each trigger plans in the triggerer (no plan handed in), then re-plans every
+``replan_interval``.
+
+The triggers' injected clock and sleep (their test hooks) let the benchmark hold them all
+parked and release them together: one *refresh* is "the cached forecast expires, every
+trigger wakes and re-plans on the fresh one". The cache's entries are dropped before each
+refresh (what its 5-minute TTL does in production), so each refresh costs one real fetch,
+and every trigger's re-plan after it is timed:
+
+- CPU: ``time.process_time()`` of the whole refresh (all 1,000 re-plans and the fetch);
+- the longest any single callback held the event loop, from a probe on asyncio's
+  ``Handle._run`` (what the loop's own slow-callback check times in debug mode).
+
+``--baseline REF`` runs the same measurement on the code of a git ref (e.g. ``main``) in a
+subprocess of this run, for before/after ratios.
+
+    flock /tmp/cleanshift-heavy.lock .venvs/airflow/bin/python benchmarks/replan_load.py --baseline main
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from on_ref import run_on_ref
+
+RESULTS = Path(__file__).resolve().parent / "results"
+STEP = 300
+HORIZON = timedelta(hours=72)
+REPLAN_INTERVAL = 60.0
+CPU_LIMIT_S, HOLD_LIMIT_MS = 1.0, 50.0
+WAIT_LIMIT_S = 120.0  # a round that takes longer has a trigger stuck: fail, do not hang
+
+
+class HeldClock:
+    """The triggers' clock: starts at the real now, moved only by the benchmark."""
+
+    def __init__(self) -> None:
+        self.current = datetime.now(timezone.utc)
+
+    def now(self) -> datetime:
+        return self.current
+
+
+class Gate:
+    """The triggers' sleep: park until the benchmark opens the next refresh."""
+
+    def __init__(self, triggers: int) -> None:
+        self.triggers = triggers
+        self.parked = 0
+        self.open = asyncio.Event()
+        self.all_parked = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        gate = self.open
+        self.parked += 1
+        if self.parked == self.triggers:
+            self.all_parked.set()
+        await gate.wait()
+
+    async def release(self) -> None:
+        """Wake every trigger and return when all are parked again."""
+        self.parked = 0
+        self.all_parked.clear()
+        gate, self.open = self.open, asyncio.Event()
+        gate.set()
+        await self.all_parked.wait()
+
+
+class LoopProbe:
+    """The longest single callback the event loop ran, via asyncio's Handle._run."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        original = asyncio.events.Handle._run
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            t0 = time.perf_counter()
+            original(handle)
+            self.longest = max(self.longest, time.perf_counter() - t0)
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+
+
+def write_forecast(path: Path, start: datetime) -> int:
+    """A 5-minute CSV from an hour before ``start`` to 74 hours after it."""
+    first = int(start.timestamp()) // STEP * STEP - 3600
+    lines = ["Time,Carbon Intensity"]
+    for k, t in enumerate(range(first, first + 75 * 3600, STEP)):
+        value = 250 + 120 * ((k * 7919) % 97) / 97 + 80 * (1 if (t // 3600) % 24 < 7 else 0)
+        stamp = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines.append(f"{stamp},{value:.1f}")
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines) - 1
+
+
+async def measure(triggers: int, refreshes: int) -> dict:
+    from cleanshift_airflow.triggers import CarbonWindowTrigger
+    from cleanshift_core import shared_provider
+
+    probe = LoopProbe()
+    clock, gate = HeldClock(), Gate(triggers)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "forecast.csv"
+        points = write_forecast(csv, clock.now())
+        ref = {"kind": "file", "path": str(csv)}
+        cache = shared_provider(ref)
+        runs = []
+        for i in range(triggers):
+            duration = 3600.0 * (1 + i % 4)
+            trigger = CarbonWindowTrigger(
+                provider=ref,
+                duration=duration,
+                max_delay=HORIZON.total_seconds() - duration - STEP * (i % 97),
+                replan_interval=REPLAN_INTERVAL,
+                clock=clock,
+                sleep=gate.sleep,
+            )
+            runs.append(trigger.run())
+
+        async def drain(events: object) -> None:
+            async for _ in events:  # type: ignore[attr-defined]
+                raise RuntimeError("a trigger fired during the benchmark")
+
+        rows = []
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        probe.longest = 0.0
+        tasks = [asyncio.ensure_future(drain(r)) for r in runs]
+        await asyncio.wait_for(gate.all_parked.wait(), WAIT_LIMIT_S)
+        rows.append(_row("first plan", cpu0, wall0, probe, cache.fetches))
+        for k in range(refreshes):
+            clock.current += timedelta(seconds=REPLAN_INTERVAL)
+            cache._results.clear()  # what the 5-minute TTL does: the next ask fetches again
+            fetches = cache.fetches
+            cpu0, wall0, probe.longest = time.process_time(), time.perf_counter(), 0.0
+            await asyncio.wait_for(gate.release(), WAIT_LIMIT_S)
+            rows.append(_row(f"refresh {k + 1}", cpu0, wall0, probe, cache.fetches - fetches))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return {"triggers": triggers, "points": points, "rows": rows}
+
+
+def _row(label: str, cpu0: float, wall0: float, probe: LoopProbe, fetches: int) -> dict:
+    return {
+        "round": label,
+        "cpu_s": time.process_time() - cpu0,
+        "wall_s": time.perf_counter() - wall0,
+        "longest_callback_ms": probe.longest * 1000.0,
+        "fetches": fetches,
+    }
+
+
+def baseline(ref: str, triggers: int, refreshes: int) -> dict:
+    """The same measurement on the code of ``ref``, in a subprocess of this run."""
+    statement = (
+        "import asyncio, json, replan_load as b; b.quiet(); "
+        f"print(json.dumps(asyncio.run(b.measure({triggers}, {refreshes}))))"
+    )
+    return json.loads(run_on_ref(ref, "cleanshift_airflow", statement))
+
+
+def quiet() -> None:
+    logging.disable(logging.WARNING)  # one INFO line per trigger is the triggerer's business
+
+
+def summary(result: dict) -> dict:
+    refreshes = [r for r in result["rows"] if r["round"].startswith("refresh")]
+    return {
+        "median_refresh_cpu_s": statistics.median(r["cpu_s"] for r in refreshes),
+        "max_refresh_cpu_s": max(r["cpu_s"] for r in refreshes),
+        "longest_callback_ms": max(r["longest_callback_ms"] for r in refreshes),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--triggers", type=int, default=1000)
+    parser.add_argument("--refreshes", type=int, default=5)
+    parser.add_argument("--baseline", help="git ref to measure the same way (e.g. main)")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    quiet()
+    load = os.getloadavg()[0]
+    result = asyncio.run(measure(args.triggers, args.refreshes))
+    result["summary"] = summary(result)
+    if args.baseline:
+        before = baseline(args.baseline, args.triggers, args.refreshes)
+        before["summary"] = summary(before)
+        result["baseline"] = {"ref": args.baseline, **before}
+
+    header = "| code | round | CPU | wall | longest callback | fetches |"
+    lines = [header, "|---|---|---:|---:|---:|---:|"]
+    runs = [("this tree", result)] + (
+        [(args.baseline, result["baseline"])] if args.baseline else []
+    )
+    for name, run in runs:
+        for r in run["rows"]:
+            lines.append(
+                f"| {name} | {r['round']} | {r['cpu_s']:.2f} s | {r['wall_s']:.2f} s | "
+                f"{r['longest_callback_ms']:.1f} ms | {r['fetches']} |"
+            )
+    now = result["summary"]
+    goals = [
+        (f"CPU per refresh ≤ {CPU_LIMIT_S:g} s", now["max_refresh_cpu_s"] <= CPU_LIMIT_S),
+        (
+            f"no callback holds the loop > {HOLD_LIMIT_MS:g} ms",
+            now["longest_callback_ms"] <= HOLD_LIMIT_MS,
+        ),
+    ]
+    result["goals"] = dict(goals)
+    notes = [
+        (
+            f"{args.triggers:,} CarbonWindowTrigger.run() in one event loop on one shared cache of "
+            f"the file provider ({result['points']:,} points at 5 minutes); jobs of 1-4 h planning on "
+            f"up to {HORIZON}; {args.refreshes} refreshes (Python {platform.python_version()}, "
+            f"{os.cpu_count()} cores, load average {load:.1f} when it started)."
+        ),
+        (
+            f"This tree: median CPU per refresh {now['median_refresh_cpu_s']:.2f} s, longest callback "
+            f"{now['longest_callback_ms']:.1f} ms."
+        ),
+    ]
+    if args.baseline:
+        before = result["baseline"]["summary"]
+        notes.append(
+            f"{args.baseline}: median CPU per refresh {before['median_refresh_cpu_s']:.2f} s, "
+            f"longest callback {before['longest_callback_ms']:.1f} ms; ratio "
+            f"{before['median_refresh_cpu_s'] / now['median_refresh_cpu_s']:.1f}× CPU."
+        )
+    notes += [f"Goal {name}: {'met' if met else 'MISSED'}." for name, met in goals]
+    table = "\n".join(lines)
+    print(table)
+    print("\n".join("- " + n for n in notes))
+    if not args.no_write:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "replan_load.json").write_text(
+            json.dumps({**result, "notes": notes}, indent=2) + "\n"
+        )
+        (RESULTS / "replan_load.md").write_text(
+            table + "\n\n" + "\n".join("- " + n for n in notes) + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()
