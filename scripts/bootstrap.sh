@@ -2,6 +2,7 @@
 # Create the project's two virtualenvs:
 #   .venvs/airflow  -> -e ".[cli,airflow,plot,test]"   (Airflow 3.3.x)
 #   .venvs/prefect  -> -e ".[cli,prefect,plot,test]"   (Prefect 3.8.x)
+#   .venvs/docs     -> -e ".[cli,docs]"                 (MkDocs; no orchestrator)
 # They must be separate: apache-airflow-core 3.3 pins fastapi<0.137, Prefect 3.8.8 needs
 # fastapi>=0.139 (see pyproject.toml extras).
 #
@@ -57,3 +58,4 @@ make_venv() {
 
 make_venv airflow cli,airflow,plot,test
 make_venv prefect cli,prefect,plot,test
+make_venv docs cli,docs   # mkdocs build --strict (the docs site); imports only cleanshift_core

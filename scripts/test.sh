@@ -2,8 +2,9 @@
 # Run the test suites, each in the venv that can import its framework:
 #   core, prefect -> .venvs/prefect      airflow -> .venvs/airflow (cleanshift_core is there too)
 #   lint -> scripts/lint.sh (ruff over the tree, mypy over src/; takes no pytest args)
+#   docs -> mkdocs build --strict in .venvs/docs (a broken link, include, image or API reference fails)
 # Usage:  scripts/test.sh [extra pytest args...]      e.g. scripts/test.sh -x -k window
-#         SUITES="core airflow" scripts/test.sh      (default: all four)
+#         SUITES="core airflow" scripts/test.sh      (default: all five)
 # Every suite must pass AND collect at least one test: pytest's exit code 5 ("no tests
 # collected") counts as a failure, so an empty or mis-selected suite cannot pass silently.
 set -uo pipefail   # no -e: every suite runs, failures are collected and reported at the end
@@ -11,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/bootstrap.sh || { echo "test.sh: bootstrap failed" >&2; exit 1; }
 
-SUITES=${SUITES:-lint core prefect airflow}
+SUITES=${SUITES:-lint core prefect airflow docs}
 [[ -n ${SUITES// /} ]] || { echo "test.sh: SUITES is empty: nothing to run" >&2; exit 1; }
 
 # Per-run scratch dir: Airflow and Prefect write their homes, databases and results here,
@@ -31,7 +32,9 @@ for suite in $SUITES; do
         lint) cmd=(bash scripts/lint.sh) ;;
         core | prefect) cmd=(.venvs/prefect/bin/python -m pytest "tests/$suite" "$@") ;;
         airflow) cmd=(.venvs/airflow/bin/python -m pytest "tests/$suite" "$@") ;;
-        *) SUMMARY+=("$(printf '%-8s FAIL  unknown suite (use lint, core, prefect, airflow)' "$suite")")
+        docs) cmd=(env NO_MKDOCS_2_WARNING=1 .venvs/docs/bin/mkdocs build --strict
+                   --site-dir "$RUN_TMP/site") ;;
+        *) SUMMARY+=("$(printf '%-8s FAIL  unknown suite (use lint, core, prefect, airflow, docs)' "$suite")")
            failed=1; continue ;;
     esac
     # Fresh homes per suite so suites cannot see each other's state.

@@ -1,6 +1,6 @@
 """The fault matrix: every provider × timeout, refused, 429, 500, malformed JSON, empty, zeros.
 
-Each cell ends in the documented behaviour (README, "Resilience"):
+Each cell ends in the documented behaviour (docs/providers.md, "Resilience"):
 
 ============== ======================================= ================================
 fault          behaviour                               retried?
