@@ -11,11 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from pydantic import Field, HttpUrl, SecretStr
 
 from cleanshift_core import ProviderSpec
 
 BLOCK_TYPE_SLUG = "cleanshift-grid-intensity"
+#: The block's logo, relative to the repository root (drawn by docs/img/logo.py).
+LOGO_PATH = "docs/img/logo.png"
+_REPOSITORY = "https://github.com/cleanshift/cleanshift"
+_REPOSITORY_FILES = "https://raw.githubusercontent.com/cleanshift/cleanshift/main"
 
 
 class GridIntensityCredentials(Block):
@@ -27,15 +31,23 @@ class GridIntensityCredentials(Block):
         "Provider kind, region and credentials for cleanshift's carbon-aware scheduling "
         "(mock, file, electricitymaps, watttime, ...)."
     )
+    _documentation_url = HttpUrl(f"{_REPOSITORY}/blob/main/docs/prefect.md#credentials-block")
+    _logo_url = HttpUrl(f"{_REPOSITORY_FILES}/{LOGO_PATH}")
     _code_example = """
 ```python
+from prefect import flow
+
 from cleanshift_prefect import GridIntensityCredentials, carbon_window
 
-GridIntensityCredentials(kind="electricitymaps", region="DE", api_key="...").save("prod")
+# Once: GridIntensityCredentials(kind="electricitymaps", region="DE", api_key="...").save("prod")
+credentials = GridIntensityCredentials.load("BLOCK_NAME")
 
 @flow
-@carbon_window(provider="cleanshift-grid-intensity/prod", duration="2h", max_delay="8h")
+@carbon_window(provider=credentials, duration="2h", max_delay="8h")
 def nightly_etl(): ...
+
+# Or by name, loaded when the flow runs rather than at import:
+# @carbon_window(provider="cleanshift-grid-intensity/BLOCK_NAME", ...)
 ```"""
 
     kind: str = Field(
