@@ -1,7 +1,8 @@
 """What differs between the Airflow releases the provider supports (3.1 to 3.3), in one place.
 
-The task-related exceptions reached ``airflow.sdk.exceptions`` only in task-sdk 1.2 (Airflow
-3.2); Airflow 3.1 pins task-sdk 1.1 and still has them in ``airflow.exceptions``. Airflow 3.3
+The task-related exceptions and the configuration parser reached ``airflow.sdk`` only in task-sdk
+1.2 (Airflow 3.2); Airflow 3.1 pins task-sdk 1.1 and still has them in ``airflow.exceptions`` and
+``airflow.configuration``. Airflow 3.3
 is the first release that honours ``start_from_trigger``: older ones run such a sensor on a
 worker without a word, so the provider refuses the flag there when the DAG is parsed rather
 than let a DAG silently hold workers it was written not to hold.
@@ -16,13 +17,26 @@ from packaging.version import Version
 from cleanshift_core import ConfigurationError
 
 try:
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
-except ImportError:  # task-sdk < 1.2 (Airflow 3.1)
-    from airflow.exceptions import (  # type: ignore[no-redef]
+    from airflow.sdk.exceptions import (
         AirflowFailException,
+        AirflowNotFoundException,
+        AirflowRescheduleException,
         AirflowSkipException,
         TaskDeferred,
     )
+except ImportError:  # task-sdk < 1.2 (Airflow 3.1)
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowRescheduleException,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+
+try:
+    from airflow.sdk.configuration import conf
+except ImportError:  # task-sdk < 1.2 (Airflow 3.1): the core config parser
+    from airflow.configuration import conf
 
 START_FROM_TRIGGER_SINCE = Version("3.3")
 AIRFLOW_V = Version(Version(AIRFLOW_VERSION).base_version)
@@ -32,8 +46,11 @@ __all__ = [
     "START_FROM_TRIGGER_SINCE",
     "AirflowException",
     "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowRescheduleException",
     "AirflowSkipException",
     "TaskDeferred",
+    "conf",
     "require_start_from_trigger",
 ]
 

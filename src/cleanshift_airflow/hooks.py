@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 
 from cleanshift_core import CleanshiftError, ConfigurationError, ProviderSpec, build_provider
 from cleanshift_core.providers import provider_kinds
 from cleanshift_core.window import run_sync
+
+from .compat import AirflowNotFoundException
 
 #: What a DAG passes as ``provider``: a connection id or a spec (string or dict).
 ProviderArg = str | Mapping[str, Any]

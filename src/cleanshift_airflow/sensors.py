@@ -9,18 +9,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import (
-    AirflowException,
-    AirflowRescheduleException,
-    AirflowSkipException,
-)
 from airflow.triggers.base import StartTriggerArgs
 
 from cleanshift_core import ConfigurationError, Plan, parse_duration
 from cleanshift_core.job import DEFAULT_MAX_DELAY
 
-from .compat import require_start_from_trigger
+from .compat import (
+    AirflowException,
+    AirflowRescheduleException,
+    AirflowSkipException,
+    conf,
+    require_start_from_trigger,
+)
 from .hooks import ProviderArg, ProviderRef, provider_reference
 from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
 from .links import CarbonReceiptLink

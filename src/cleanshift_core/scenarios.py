@@ -24,8 +24,8 @@ Differences from the study's code, all documented and switchable:
   finishing on a workday between 09:00 and 17:00 is not shifted at all, and one finishing on a
   Friday after 17:00 gets Saturday 09:00 as its deadline.
 
-The workload generator and the noise use NumPy's ``default_rng`` (as the study does), so they
-need NumPy (``pip install 'cleanshift-suite[plot]'``); the simulation itself does not.
+The workload generator and the noise use NumPy's ``default_rng`` (as the study does), so
+``seed=0`` draws exactly the study's jobs.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from types import ModuleType
+
+import numpy as np
 
 from .chunks import plan_chunks
 from .errors import ConfigurationError
@@ -84,7 +85,6 @@ def study_ml_jobs(n: int = 3387, seed: int = 0, year: int = 2020) -> list[MLJob]
     released at a uniformly drawn half-hour in [09:00, 17:00), each running a uniformly drawn
     number of half-hours in [4 h, 90 h). Same RNG (NumPy PCG64, ``seed``) and draw order as
     the study's ``generate_batch_jobs``, so ``seed=0`` yields exactly its jobs."""
-    np = _numpy()
     if not (isinstance(n, int) and n > 0):
         raise ConfigurationError(f"n must be a positive number of jobs, got {n!r}")
     rng = np.random.default_rng(seed)
@@ -162,7 +162,6 @@ def study_noise(truth: IntensitySeries, error: float, seed: int) -> IntensitySer
         raise ConfigurationError(f"error must be a fraction ≥ 0 (0.05 = 5%), got {error!r}")
     if error == 0:
         return truth
-    np = _numpy()
     values = np.asarray(truth.values)
     noisy = values + np.random.default_rng(seed).normal(0, error * values.mean(), size=len(values))
     return truth.with_values(noisy.tolist())
@@ -268,14 +267,3 @@ class _Integral:
     def between(self, a: float, b: float) -> float:
         """Area under the series over ``[a, b)`` in gCO2eq/kWh × hours."""
         return (self.at(b) - self.at(a)) / 3600.0
-
-
-def _numpy() -> ModuleType:
-    try:
-        import numpy
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ConfigurationError(
-            "the study's workload and noise use NumPy's random generator; "
-            "install it with pip install 'cleanshift-suite[plot]'"
-        ) from None
-    return numpy
