@@ -11,11 +11,13 @@ stays cheap.
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.metadata import version
 from typing import Any
 
 from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY
 
-__version__ = "0.2.0"
+#: The distribution's version, written once: in ``pyproject.toml``.
+__version__ = version("cleanshift-suite")
 
 _LAZY = {
     "CarbonWindowTrigger": "cleanshift_airflow.triggers",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 #: The core's registered provider kinds (``cleanshift_core.providers.provider_kinds()``),
@@ -25,7 +26,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "cleanshift",
         "description": "Carbon-aware scheduling: run deferrable work in the cleanest grid window "
         "and keep an honest carbon receipt.",
-        "versions": ["0.2.0"],
+        "versions": [version("cleanshift-suite")],
         "integrations": [
             {
                 "integration-name": "cleanshift",
