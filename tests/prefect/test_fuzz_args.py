@@ -3,64 +3,22 @@ time with cleanshift's typed, one-line error; never a TypeError/OverflowError fr
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cleanshift_core import CleanshiftError
 from cleanshift_prefect import carbon_window
+from tests import hostile
 
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**20), max_value=10**20),
-    st.floats(),
-    st.text(max_size=15),
-    st.timedeltas(),
-    st.sampled_from(
-        [
-            "2h",
-            "0s",
-            "-5m",
-            "1e400",
-            "nan",
-            "PT1H",
-            "01:00:00",
-            "min_carbon",
-            "threshold",
-            "run_now",
-            "fail",
-            "mock",
-            "mock:speedup=0",
-            "cleanshift-grid-intensity/",
-            "cleanshift-grid-intensity/x",
-        ]
-    ),
-)
+scalars = hostile.scalars("cleanshift-grid-intensity/", "cleanshift-grid-intensity/x")
 providers = st.one_of(
-    scalars,
-    st.dictionaries(
-        st.sampled_from(["kind", "region", "speedup", "api_key", "path", "colour"]),
-        scalars,
-        max_size=3,
-    ),
+    hostile.providers(scalars),
     st.lists(st.sampled_from(["mock", "nosuch", {"kind": "mock"}]), max_size=3),
 )
-finish = st.one_of(
-    st.none(), st.datetimes(), st.datetimes(timezones=st.just(timezone.utc)), scalars
-)
-ARGS = [
-    "duration",
-    "max_delay",
-    "policy",
-    "max_intensity",
-    "min_savings_pct",
-    "on_provider_error",
-    "power_kw",
-    "replan_interval",
-    "min_deferral",
-]
+finish = hostile.deadlines(scalars)
+ARGS = ["duration", *hostile.WINDOW_ARGS, "power_kw", "min_deferral"]
 
 
 @settings(max_examples=60, deadline=None)
