@@ -41,6 +41,7 @@ from .providers import (
     shared_provider,
 )
 from .receipt import CarbonReceipt, build_receipt
+from .request import ChunkRequest, EnergyRequest, WindowRequest, plan_request
 from .scheduling import plan_job, replan, settle_receipt, wait_for_window
 from .series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from .timeutil import parse_duration
@@ -57,8 +58,10 @@ __all__ = [
     "CarbonWindow",
     "Chunk",
     "ChunkPlan",
+    "ChunkRequest",
     "CleanshiftError",
     "ConfigurationError",
+    "EnergyRequest",
     "FileProvider",
     "GridIntensityProvider",
     "IntensityPoint",
@@ -80,6 +83,7 @@ __all__ = [
     "SignalKind",
     "StaleDataError",
     "UnknownRegionError",
+    "WindowRequest",
     "build_provider",
     "build_receipt",
     "carbon_window",
@@ -94,6 +98,7 @@ __all__ = [
     "plan_chunks",
     "plan_interruptible",
     "plan_job",
+    "plan_request",
     "replan",
     "scan_windows",
     "settle_receipt",

@@ -147,11 +147,7 @@ def plan_chunks(
     bound the pieces (see the module docstring for how they are honoured).
     """
     duration = job.duration.total_seconds()
-    min_len = _check_min_chunk(min_chunk, job.duration)
-    if max_chunks is not None and (
-        isinstance(max_chunks, bool) or not isinstance(max_chunks, int) or max_chunks < 1
-    ):
-        raise ConfigurationError(f"max_chunks must be a whole number ≥ 1, got {max_chunks!r}")
+    min_len = check_chunk_limits(min_chunk, max_chunks, job.duration)
     earliest, latest = job.bounds(now)
     finish_by = latest + job.duration
     if not len(series):
@@ -281,7 +277,7 @@ async def plan_interruptible(
             f"an interruptible job takes the cleanest slots (policy='min_carbon'), "
             f"not policy={rules.policy.value!r}"
         )
-    _check_min_chunk(min_chunk, job.duration)
+    check_chunk_limits(min_chunk, max_chunks, job.duration)
     now = clock.now()
     earliest, latest = job.bounds(now)
     try:
@@ -307,13 +303,24 @@ Span = tuple[float, float]
 Pieces = tuple[list[float], list[float], list[float]]  # starts, ends, values inside [lo, hi)
 
 
-def _check_min_chunk(min_chunk: timedelta | str | float | None, duration: timedelta) -> float:
+def check_chunk_limits(
+    min_chunk: timedelta | str | float | None, max_chunks: int | None, duration: timedelta
+) -> float:
+    """Validate ``min_chunk`` and ``max_chunks`` for a job of ``duration``; the minimum in
+    seconds (0 without one). The one home of these checks and their messages."""
+    if max_chunks is not None and (
+        isinstance(max_chunks, bool) or not isinstance(max_chunks, int) or max_chunks < 1
+    ):
+        raise ConfigurationError(
+            f"max_chunks must be a whole number ≥ 1, got {max_chunks!r}; e.g. max_chunks=4"
+        )
     if min_chunk is None:
         return 0.0
     value = parse_duration(min_chunk, "min_chunk")
     if value <= timedelta(0) or value > duration:
         raise ConfigurationError(
-            f"min_chunk must be positive and no longer than the job ({duration}), got {value}"
+            f"min_chunk must be positive and no longer than the job ({duration}), got {value}; "
+            "e.g. min_chunk='1h'"
         )
     return value.total_seconds()
 
