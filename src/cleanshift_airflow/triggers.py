@@ -30,7 +30,10 @@ from cleanshift_core import (
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock
 
 from .hooks import ProviderRef, aresolve_spec, public_reference
-from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
+from .keys import LOCATION_XCOM_KEY, PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
+
+#: Airflow's key for a task's return value (``task.output``).
+XCOM_RETURN_KEY = "return_value"
 
 TRIGGER_PATH = "cleanshift_airflow.triggers.CarbonWindowTrigger"
 
@@ -157,8 +160,11 @@ class CarbonWindowTrigger(BaseTrigger):
         """Plan with the resolved ``provider_refs`` (the worker resolves them synchronously,
         the triggerer asynchronously; both then plan here, the same way)."""
         providers = {label: shared_provider(spec) for label, spec in specs.items()}
+        locations = {label: p for label, p in providers.items() if label is not None}
         request = self.request
-        return await plan_request(providers, request.job, request.rules, self.clock)
+        return await plan_request(
+            providers.get(None), request.job, request.rules, self.clock, locations=locations
+        )
 
     def provider_ref_for(self, plan: Plan) -> ProviderRef:
         """The provider of the plan's location (re-plans and receipts ask it)."""
@@ -237,12 +243,15 @@ class CarbonWindowTrigger(BaseTrigger):
             plan.reason,
         )
         if self.end_from_trigger:
-            yield TaskSuccessEvent(
-                xcoms={
-                    PLAN_XCOM_KEY: plan.model_dump(mode="json"),
-                    RELEASED_AT_XCOM_KEY: self.clock.now().isoformat(),
-                }
-            )
+            xcoms: dict[str, Any] = {
+                PLAN_XCOM_KEY: plan.model_dump(mode="json"),
+                RELEASED_AT_XCOM_KEY: self.clock.now().isoformat(),
+            }
+            if self.locations:
+                # What CarbonLocationSensor._release pushes and returns (``sensor.output``).
+                xcoms[LOCATION_XCOM_KEY] = plan.location
+                xcoms[XCOM_RETURN_KEY] = plan.location
+            yield TaskSuccessEvent(xcoms=xcoms)
         else:
             yield TriggerEvent({"status": "ready", "plan": plan.model_dump(mode="json")})
 

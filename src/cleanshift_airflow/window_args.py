@@ -45,4 +45,5 @@ def carbon_window_request(
         min_savings_pct=min_savings_pct,
         on_provider_error=on_provider_error,
         replan_interval=replan_interval,
+        templated=True,
     )

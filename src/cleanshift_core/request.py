@@ -92,9 +92,13 @@ class WindowRequest:
         min_savings_pct: float = 0.0,
         on_provider_error: str = "run_now",
         replan_interval: timedelta | str | float | None = None,
+        templated: bool = False,
     ) -> WindowRequest:
-        """Validate user-facing values (``"2h"``, timedeltas, enum names) into a request."""
-        if finish_by is not None and not is_template(finish_by):
+        """Validate user-facing values (``"2h"``, timedeltas, enum names) into a request.
+
+        With ``templated`` (Airflow's template fields), a Jinja ``finish_by`` is kept as text
+        and checked once rendered; otherwise it must be a datetime or ISO-8601 text now."""
+        if finish_by is not None and not (templated and is_template(finish_by)):
             finish_by = parse_finish_by(finish_by)
         concrete = finish_by if isinstance(finish_by, datetime) else None
         return cls(
@@ -217,14 +221,16 @@ class EnergyRequest:
 
 
 async def plan_request(
-    providers: Mapping[str | None, Any],
+    provider: Any,
     job: JobSpec,
     rules: SchedulingRules,
     clock: Clock = SYSTEM_CLOCK,
+    *,
+    locations: Mapping[str, Any] | None = None,
 ) -> Plan:
-    """Plan with one provider (``{None: provider}``) or across locations (label → provider):
-    the one plan-by-location branch the Airflow trigger and the Prefect runtime share."""
-    by_label = {label: p for label, p in providers.items() if label is not None}
-    if by_label:
-        return await plan_across_locations(by_label, job, rules, clock)
-    return await plan_job(providers[None], job, rules, clock)
+    """Plan with ``provider``, or, given ``locations`` (label → provider), choose the location
+    and the start together: the one plan-by-location branch the Airflow trigger and the
+    Prefect runtime share. Providers may be provider objects or specs."""
+    if locations:
+        return await plan_across_locations(locations, job, rules, clock)
+    return await plan_job(provider, job, rules, clock)

@@ -8,6 +8,7 @@ need); the flow then uses the same process-wide cached provider as every other s
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,8 +30,9 @@ ProviderArg = (
 )
 
 
-class ProviderRef:
-    """A validated reference to the provider one decorated step asks."""
+class ProviderSource:
+    """A validated reference to the provider one decorated step asks (named apart from
+    Airflow's ``ProviderRef``, a plain connection-id-or-spec type)."""
 
     def __init__(self, value: ProviderArg) -> None:
         self._block_name: str | None = None
@@ -70,7 +72,20 @@ class ProviderRef:
 
     def __repr__(self) -> str:
         if self._block_name is not None:
-            return f"ProviderRef(block={BLOCK_TYPE_SLUG}/{self._block_name})"
+            return f"ProviderSource(block={BLOCK_TYPE_SLUG}/{self._block_name})"
         if self._instance is not None:
-            return f"ProviderRef({self._instance!r})"
-        return f"ProviderRef({self._spec!r})"
+            return f"ProviderSource({self._instance!r})"
+        return f"ProviderSource({self._spec!r})"
+
+
+def __getattr__(name: str) -> Any:
+    # Deprecated in 0.x for one release: ``ProviderRef`` is Airflow's name for a different thing.
+    if name == "ProviderRef":
+        warnings.warn(
+            "cleanshift_prefect.providers.ProviderRef is renamed ProviderSource; the old name "
+            "goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ProviderSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
