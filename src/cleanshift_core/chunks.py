@@ -3,12 +3,12 @@
 A job that can stop and resume does not need one contiguous window. Given its total running
 time D and the span it may use (earliest start to latest finish), the cleanest schedule is a
 fractional knapsack on a piecewise-constant function: take the cleanest intervals first until
-D is covered. That is exact, and it is what :func:`plan_chunks` does without constraints.
+D is covered. That is exact, and it is what :func:`decide_chunks` does without constraints.
 
 Real jobs pay for every restart, so ``min_chunk`` (no piece shorter) and ``max_chunks`` (no
 more pieces) are configurable. Under them, when the span is a regular grid of slots and both
 the duration and ``min_chunk`` are whole numbers of slots (hourly or half-hourly forecasts and
-durations such as "6h"), :func:`plan_chunks` solves the problem exactly with a dynamic
+durations such as "6h"), :func:`decide_chunks` solves the problem exactly with a dynamic
 programme over the slots (state: slots used, chunks used, length of the current chunk up to
 ``min_chunk``), whose work is slots × duration × chunks × min_chunk steps. Otherwise, or when
 that would be too much work, it falls back to a documented heuristic:
@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
+from .deprecation import renamed
 from .errors import BadSeriesError, ConfigurationError, ProviderError
 from .job import JobSpec
 from .plan import Interval, Plan, forecast_excerpt
@@ -45,9 +46,9 @@ __all__ = [
     "Chunk",
     "ChunkPlan",
     "InterruptiblePlan",
-    "chunk_plans",
-    "plan_chunks",
+    "decide_chunks",
     "plan_interruptible",
+    "plans_per_chunk",
 ]
 
 #: Pieces shorter than this (seconds) are float dust, not chunks.
@@ -132,7 +133,7 @@ class ChunkPlan(BaseModel):
         )
 
 
-def plan_chunks(
+def decide_chunks(
     series: IntensitySeries,
     job: JobSpec,
     now: datetime,
@@ -216,7 +217,7 @@ def plan_chunks(
     )
 
 
-def chunk_plans(plan: ChunkPlan) -> list[Plan]:
+def plans_per_chunk(plan: ChunkPlan) -> list[Plan]:
     """One :class:`Plan` per chunk, so an orchestrator can map one task per chunk and let
     each wait for its own slot (do not re-plan them: a chunk's slot is part of the whole)."""
     total = len(plan.chunks)
@@ -266,7 +267,7 @@ async def plan_interruptible(
     min_chunk: timedelta | str | float | None = None,
     max_chunks: int | None = None,
 ) -> InterruptiblePlan:
-    """Fetch the forecast for the job's span and :func:`plan_chunks` it.
+    """Fetch the forecast for the job's span and :func:`decide_chunks` it.
 
     Only ``policy='min_carbon'`` applies (chunks take the cleanest slots); provider failures
     follow ``rules.on_provider_error`` with one uninterrupted run (``fail`` raises).
@@ -283,7 +284,7 @@ async def plan_interruptible(
     try:
         with provider_deadline(latest):
             series = await provider.forecast(earliest, latest + job.duration)
-        planned = plan_chunks(series, job, now, min_chunk=min_chunk, max_chunks=max_chunks)
+        planned = decide_chunks(series, job, now, min_chunk=min_chunk, max_chunks=max_chunks)
     except (ProviderError, BadSeriesError) as exc:
         fallback = fallback_plan(job, rules, now, exc)
         return InterruptiblePlan(whole=fallback, chunks=[fallback])
@@ -295,7 +296,7 @@ async def plan_interruptible(
             "forecast_downsampled": downsampled,
         }
     )
-    return InterruptiblePlan(whole=whole, chunks=chunk_plans(planned), chunk_plan=planned)
+    return InterruptiblePlan(whole=whole, chunks=plans_per_chunk(planned), chunk_plan=planned)
 
 
 # ---------------------------------------------------------------------------- internals
@@ -498,3 +499,7 @@ def _mean_over(pieces: Pieces) -> Callable[[list[Span]], float]:
         return sum(area(b) - area(a) for a, b in spans) / sum(b - a for a, b in spans)
 
     return mean
+
+
+#: Deprecated names (one release): see docs/reference/deprecations.md.
+__getattr__ = renamed(__name__, {"plan_chunks": "decide_chunks", "chunk_plans": "plans_per_chunk"})

@@ -8,11 +8,11 @@ need); the flow then uses the same process-wide cached provider as every other s
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from cleanshift_core import ConfigurationError, GridIntensityProvider, ProviderSpec, shared_provider
+from cleanshift_core.deprecation import renamed
 
 from .blocks import BLOCK_TYPE_SLUG, GridIntensityCredentials
 
@@ -78,14 +78,5 @@ class ProviderSource:
         return f"ProviderSource({self._spec!r})"
 
 
-def __getattr__(name: str) -> Any:
-    # Deprecated in 0.x for one release: ``ProviderRef`` is Airflow's name for a different thing.
-    if name == "ProviderRef":
-        warnings.warn(
-            "cleanshift_prefect.providers.ProviderRef is renamed ProviderSource; the old name "
-            "goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return ProviderSource
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Deprecated names (one release): ``ProviderRef`` is Airflow's name for a different thing.
+__getattr__ = renamed(__name__, {"ProviderRef": "ProviderSource"})
