@@ -15,6 +15,7 @@ from cleanshift_core import (
     WindowRequest,
     plan_request,
 )
+
 from .conftest import T0, FakeClock
 
 
