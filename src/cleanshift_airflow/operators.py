@@ -12,6 +12,7 @@ from airflow.sdk import BaseOperator, Context
 from cleanshift_core import (
     CarbonReceipt,
     ConfigurationError,
+    EnergyRequest,
     Plan,
     settle_receipt,
     shared_provider,
@@ -23,13 +24,27 @@ from .hooks import ProviderArg, ProviderRef, provider_reference, resolve_spec
 from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY, RELEASED_AT_XCOM_KEY, decoded
 from .links import CarbonReceiptLink
 from .waiting import CarbonWaitMixin, utcnow
-from .window_args import DEFAULT_REPLAN_INTERVAL, CarbonWindowArgs
+from .window_args import DEFAULT_REPLAN_INTERVAL, carbon_window_request
 
 
-def _check_energy(power_kw: float | None, energy_kwh: float | None) -> None:
-    for name, value in (("power_kw", power_kw), ("energy_kwh", energy_kwh)):
-        if value is not None and not (isinstance(value, (int, float)) and value > 0):
-            raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+def check_task_deferrable(deferrable: object) -> None:
+    """The task form always waits in the triggerer: ``deferrable=True`` is accepted (it is
+    what happens), ``False`` is refused at parse time with what to do instead.
+
+    The sensor maps ``deferrable=False`` to Airflow's reschedule mode; the task form cannot do
+    the same honestly: its callable must run in the task that waited, and a rescheduled
+    ``PythonOperator`` would hold its worker slot for the callable's whole run on every poke
+    that finds the window open, while ``mode`` is a sensor-only concept in Airflow."""
+    if deferrable is True:
+        return
+    if deferrable is False:
+        raise ConfigurationError(
+            "deferrable=False is not available on @carbon_task / CarbonAwarePythonOperator: "
+            "the task form waits in the triggerer. Without a triggerer, gate the work with "
+            "CarbonWindowSensor(deferrable=False) (it waits in reschedule mode) followed by a "
+            "plain @task and a CarbonReceiptOperator"
+        )
+    raise ConfigurationError(f"deferrable must be True or False, got {deferrable!r}")
 
 
 def settle_and_push(
@@ -98,10 +113,12 @@ class CarbonAwarePythonOperator(CarbonWaitMixin, PythonOperator):
         replan_interval: timedelta | str | None = DEFAULT_REPLAN_INTERVAL,
         power_kw: float | None = None,
         energy_kwh: float | None = None,
+        deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
+        check_task_deferrable(deferrable)
         super().__init__(**kwargs)
-        self.window = CarbonWindowArgs.create(
+        self.window = carbon_window_request(
             provider=provider,
             duration=duration,
             max_delay=max_delay,
@@ -114,7 +131,7 @@ class CarbonAwarePythonOperator(CarbonWaitMixin, PythonOperator):
         )
         self.provider = provider
         self.finish_by = self.window.finish_by
-        _check_energy(power_kw, energy_kwh)
+        self.energy = EnergyRequest(power_kw, energy_kwh)
         self.power_kw = power_kw
         self.energy_kwh = energy_kwh
 
@@ -170,7 +187,7 @@ class CarbonReceiptOperator(BaseOperator):
             raise ConfigurationError(
                 f"sensor_task_id must be the task_id of the CarbonWindowSensor, got {sensor_task_id!r}"
             )
-        _check_energy(power_kw, energy_kwh)
+        self.energy = EnergyRequest(power_kw, energy_kwh)
         self.sensor_task_id = sensor_task_id
         if provider is not None:
             provider_reference(provider)
