@@ -110,6 +110,29 @@ def test_task_form_and_receipt_operator_validate_too():
         carbon_task(provider="mock", duration="1h", policy="fastest")  # at decoration time
 
 
+def test_task_carbon_task_is_the_taskflow_decorator_registered_by_the_provider():
+    # Airflow's `task` finds it through the provider's `task-decorators` entry, not an import.
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk import dag, task
+
+    registered = ProvidersManager().taskflow_decorators
+    assert registered["carbon_task"] is carbon_task
+
+    @dag(schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    def flow():
+        @task.carbon_task(provider="mock", duration="1h", max_delay="6h", power_kw=0.3)
+        def score(batch: int) -> int:
+            return batch
+
+        score(1)
+
+    op = flow().get_task("score")
+    assert isinstance(op, CarbonAwarePythonOperator) and op.custom_operator_name == "@carbon_task"
+    assert op.window.duration == timedelta(hours=1) and op.power_kw == 0.3
+    with pytest.raises(ConfigurationError, match="unknown policy"):
+        task.carbon_task(provider="mock", duration="1h", policy="fastest")
+
+
 def test_connection_ids_and_templated_specs_are_kept_for_run_time():
     assert provider_reference("cleanshift_default") == "cleanshift_default"
     templated = {"kind": "mock", "anchor": "{{ dag_run.start_date.isoformat() }}"}
