@@ -1,6 +1,7 @@
-"""An inline SVG chart of a plan's forecast, its chosen window and the actual run.
+"""An inline SVG chart of a plan's forecast, its chosen window(s) and the actual run(s).
 
-Plain SVG built here, so the receipt tab needs no JavaScript, no CDN and no internet.
+Plain SVG built here, so the chart needs no JavaScript, no CDN and no internet; its text and
+line take the page's colour (`currentColor`), so they follow the light/dark theme.
 """
 
 from __future__ import annotations
