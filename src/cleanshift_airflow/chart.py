@@ -1,6 +1,7 @@
-"""An inline SVG chart of a plan's forecast, its chosen window and the actual run.
+"""An inline SVG chart of a plan's forecast, its chosen window(s) and the actual run(s).
 
-Plain SVG built here, so the receipt tab needs no JavaScript, no CDN and no internet.
+Plain SVG built here, so the chart needs no JavaScript, no CDN and no internet; its text and
+line take the page's colour (`currentColor`), so they follow the light/dark theme.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ def _time(value: str | datetime) -> float:
 
 def forecast_svg(
     forecast: Sequence[dict[str, Any]],
-    window: tuple[str, str] | None,
+    windows: Sequence[Sequence[str]],
     runs: Sequence[Sequence[str]] = (),
 ) -> str:
-    """SVG of the forecast steps (gCO2eq/kWh), the planned window and the actual run(s)."""
+    """SVG of the forecast steps (gCO2eq/kWh), the planned window(s) and the actual run(s).
+
+    An interruptible job has one planned window per chunk; each gets its own band.
+    """
     if not forecast:
         return '<p class="muted">No forecast was available when this was planned.</p>'
     spans = [(_time(p["start"]), _time(p["end"]), float(p["intensity"])) for p in forecast]
-    marks = ([window] if window else []) + [tuple(r) for r in runs]
+    marks = [tuple(w) for w in windows] + [tuple(r) for r in runs]
     t0 = min([s for s, _, _ in spans] + [_time(a) for a, _ in marks])
     t1 = max([e for _, e, _ in spans] + [_time(b) for _, b in marks])
     top = max(v for _, _, v in spans) * 1.1 or 1.0
@@ -45,8 +49,8 @@ def forecast_svg(
             'role="img" aria-label="forecast with planned window and actual run">'
         )
     ]
-    if window:
-        a, b = (x(_time(w)) for w in window)
+    for a_iso, b_iso in windows:
+        a, b = x(_time(a_iso)), x(_time(b_iso))
         parts.append(
             f'<rect class="window" x="{a:.1f}" y="{TOP}" width="{max(b - a, 1):.1f}" '
             f'height="{HEIGHT - TOP - BOTTOM}" fill="#a5d6a7" opacity="0.55"><title>planned window</title></rect>'
@@ -61,22 +65,22 @@ def forecast_svg(
     for s, e, v in spans:
         path.append(f"{'M' if not path else 'L'}{x(s):.1f},{y(v):.1f} L{x(e):.1f},{y(v):.1f}")
     parts.append(
-        f'<path class="forecast" d="{" ".join(path)}" fill="none" stroke="#37474f" stroke-width="2"/>'
+        f'<path class="forecast" d="{" ".join(path)}" fill="none" stroke="currentColor" stroke-width="2"/>'
     )
     for frac in (0, 0.5, 1):
         v = top / 1.1 * frac
         parts.append(
-            f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{v:.0f}</text>'
+            f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11" fill="currentColor">{v:.0f}</text>'
         )
     for frac, anchor in ((0, "start"), (0.5, "middle"), (1, "end")):  # the last stays inside
         t = t0 + (t1 - t0) * frac
         label = datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%S")
         parts.append(
             f'<text x="{x(t):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="{anchor}" '
-            f'font-size="11">{escape(label)}</text>'
+            f'font-size="11" fill="currentColor">{escape(label)}</text>'
         )
     parts.append(
-        f'<text x="{LEFT}" y="{HEIGHT - 4}" font-size="11">gCO2eq/kWh (UTC) — line: forecast; '
-        "green band: planned window; dark bar: actual run</text></svg>"
+        f'<text x="{LEFT}" y="{HEIGHT - 4}" font-size="11" fill="currentColor">gCO2eq/kWh (UTC) — line: forecast; '
+        "green band(s): planned window, one per chunk; dark bar: actual run</text></svg>"
     )
     return "".join(parts)

@@ -30,7 +30,7 @@ from cleanshift_core import (
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock
 
 from .hooks import ProviderRef, aresolve_spec, public_reference
-from .keys import LOCATION_XCOM_KEY, PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
+from .keys import LOCATION_XCOM_KEY, PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY, decoded
 
 #: Airflow's key for a task's return value (``task.output``).
 XCOM_RETURN_KEY = "return_value"
@@ -196,6 +196,43 @@ class CarbonWindowTrigger(BaseTrigger):
         except Exception as exc:  # noqa: BLE001 - any backend/API failure: the UI shows an older plan
             self.log.warning("could not show the current plan in the UI: %s", exc)
 
+    async def shown_plan(self) -> Any:
+        """The plan the UI shows now: the task's ``cleanshift_plan`` XCom, as its writer
+        pushed it (``None`` if there is none)."""
+        ti = self.task_instance
+        if ti is None:
+            return None
+        from airflow.sdk.execution_time.xcom import XCom
+
+        shown = await XCom.aget_one(
+            key=PLAN_XCOM_KEY,
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=ti.run_id,
+            map_index=ti.map_index,
+        )
+        return decoded(shown)
+
+    async def show_again(self, plan: Plan) -> None:
+        """Show the plan this trigger starts from, if the UI shows another.
+
+        A triggerer restart rebuilds the trigger from ``serialize()``, so it waits for the plan
+        it was deferred with, while the UI may still show a plan that a re-plan before the
+        restart moved (or none, for a chunk). One XCom read per trigger start; a write only
+        when the two differ (Airflow 3.3+). Like ``publish``, it never costs the wait.
+        """
+        from airflow.sdk.execution_time.xcom import XCom
+
+        if self.task_instance is None or not hasattr(XCom, "aget_one"):
+            return  # dag.test()'s inline run; Airflow < 3.3 has no async XCom in the triggerer
+        try:
+            shown = await self.shown_plan()
+        except Exception as exc:  # noqa: BLE001 - any backend/API failure: the UI shows an older plan
+            self.log.warning("could not read the plan shown in the UI: %s", exc)
+            return
+        if shown != plan.model_dump(mode="json"):
+            await self.publish(plan)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         replans = 0
         published: list[asyncio.Task] = []
@@ -210,6 +247,7 @@ class CarbonWindowTrigger(BaseTrigger):
             rules = self.rules
             if self.plan:
                 plan = Plan.model_validate_json(self.plan)
+                await self.show_again(plan)
             else:
                 specs = {k: await aresolve_spec(ref) for k, ref in self.provider_refs.items()}
                 plan = await self.make_plan(specs)

@@ -7,6 +7,7 @@ authorisation (the auth manager's DAG-level XCom permission), exactly like the c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,13 +19,15 @@ from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from airflow.models.taskinstance import TaskInstance
 from airflow.models.xcom import XComModel
 from fastapi import Depends, FastAPI, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import ColumnElement, func, select
 
 from .chart import forecast_svg
 from .keys import (
+    CHUNKS_XCOM_KEY,
     PLAN_XCOM_KEY,
     RECEIPT_PARTS_XCOM_KEY,
     RECEIPT_XCOM_KEY,
@@ -35,18 +38,72 @@ from .links import ti_href
 
 app = FastAPI(title="cleanshift", description="Carbon receipts of cleanshift tasks")
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1rem;color:#1b1b1b}
-table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
-th{background:#f1f8e9}.muted{color:#666}.num{text-align:right}
+_LIGHT = (
+    "--fg:#1b1b1b;--bg:#fff;--muted:#666;--line:#ccc;--head:#f1f8e9;--run:#1b5e20;--link:#1565c0"
+)
+_DARK = "--fg:#e6e6e6;--bg:#18181b;--muted:#a1a1aa;--line:#3f3f46;--head:#1f2e1f;--run:#81c784;--link:#90caf9"
+#: Light by default, dark when the operating system prefers it, and whatever Airflow's UI has
+#: chosen (its ``light`` / ``dark`` class, copied in by ``_THEME_SCRIPT``) over both.
+_STYLE = f"""
+:root{{color-scheme:light;{_LIGHT}}}
+@media (prefers-color-scheme: dark){{:root:not(.light){{color-scheme:dark;{_DARK}}}}}
+:root.dark{{color-scheme:dark;{_DARK}}}
+body{{font-family:system-ui,sans-serif;margin:1rem;color:var(--fg);background:var(--bg)}}
+a{{color:var(--link)}}
+table{{border-collapse:collapse;margin:.5rem 0}}td,th{{border:1px solid var(--line);padding:.25rem .5rem;text-align:left}}
+th{{background:var(--head)}}.muted{{color:var(--muted)}}.num{{text-align:right}}
+svg .run{{fill:var(--run)}}
+"""
+
+#: Airflow 3's React UI renders plugin views in a same-origin iframe (sandbox
+#: ``allow-scripts allow-same-origin``) and keeps its theme as a ``light`` / ``dark`` class on
+#: its ``<html>`` (next-themes, stored under ``localStorage["theme"]``). The page copies that
+#: class and follows it when the user switches; opened on its own, it reads the stored choice;
+#: with neither, ``prefers-color-scheme`` decides.
+_THEME_SCRIPT = """
+(function(){var root=document.documentElement,host=null;
+try{if(window.parent!==window){host=window.parent.document.documentElement}}catch(e){}
+function sync(){var theme=null;
+if(host){theme=host.classList.contains("dark")?"dark":host.classList.contains("light")?"light":null}
+if(!theme){try{var saved=localStorage.getItem("theme");if(saved==="dark"||saved==="light"){theme=saved}}catch(e){}}
+root.classList.remove("dark","light");if(theme){root.classList.add(theme)}}
+sync();if(host){new MutationObserver(sync).observe(host,{attributes:true,attributeFilter:["class"]})}})();
 """
 
 
-def _page(title: str, body: str) -> HTMLResponse:
+def html_page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(
         f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body><h2>{escape(title)}</h2>{body}</body></html>"
+        f"<style>{_STYLE}</style><script>{_THEME_SCRIPT}</script></head>"
+        f"<body><h2>{escape(title)}</h2>{body}</body></html>"
     )
+
+
+def significant(value: float, figures: int = 3, min_decimals: int = 0) -> str:
+    """``value`` with ``figures`` significant figures (and at least ``min_decimals``), without
+    exponent notation: 0.000312 -> "0.000312", 123.4 -> "123" (or "123.4" with one decimal)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:.{min_decimals}f}"
+    decimals = figures - 1 - math.floor(math.log10(abs(value)))
+    return f"{value:.{max(decimals, min_decimals)}f}"
+
+
+def energy(kwh: float | None) -> str:
+    """Energy at a useful precision: Wh below 1 kWh (a short job uses a few Wh, which "0.0 kWh"
+    hides), kWh above, three significant figures either way."""
+    if kwh is None:
+        return '<span class="muted">n/a</span>'
+    if abs(kwh) < 1:
+        return f"{significant(kwh * 1000)} Wh"
+    return f"{significant(kwh)} kWh"
+
+
+def grams(value: float | None) -> str:
+    """Grams of CO2eq: one decimal, more below 10 g so that small jobs keep three significant
+    figures (0.0312 g, not 0.0 g)."""
+    if value is None:
+        return '<span class="muted">n/a</span>'
+    return f"{significant(value, min_decimals=1)} g"
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
@@ -67,9 +124,9 @@ RECEIPT_ROWS = (
     ("Intensity of the run", "avg_intensity_gco2_per_kwh", " gCO2eq/kWh"),
     ("Intensity if run at once", "counterfactual_avg_intensity", " gCO2eq/kWh"),
     ("Saving", "estimated_savings_pct", " %"),
-    ("Energy", "energy_kwh", " kWh"),
-    ("Emitted", "emitted_g", " g"),
-    ("Avoided", "avoided_g", " g"),
+    ("Energy", "energy_kwh", energy),
+    ("Emitted", "emitted_g", grams),
+    ("Avoided", "avoided_g", grams),
     ("Basis", "intensity_basis", ""),
     ("Coverage", "coverage_pct", " %"),
     ("Estimate", "is_estimate", ""),
@@ -88,21 +145,62 @@ BASIS_NOTE = (
 )
 
 
+#: The operators (``TaskInstance.operator``, the class name) and TaskFlow decorators
+#: (``custom_operator_name``) that plan or settle: the tab has something to show on these only.
+#: Airflow 3.3 shows a plugin's ``task_instance`` view on every task instance (an external view
+#: has a ``destination`` and an ``href`` template, no per-operator filter), so the tab says so
+#: plainly on the others.
+CARBON_AWARE_OPERATORS = frozenset(
+    {
+        "CarbonWindowSensor",
+        "CarbonLocationSensor",
+        "CarbonAwarePythonOperator",
+        "CarbonReceiptOperator",
+        "CarbonChunkPlanOperator",
+        "CarbonChunkOperator",
+        "CarbonChunksReceiptOperator",
+        "@carbon_task",
+    }
+)
+
+
 def render_task_page(
-    title: str, plan: dict | None, receipt: dict | None, released_at: str | None = None
+    title: str,
+    plan: dict | None,
+    receipt: dict | None,
+    released_at: str | None = None,
+    chunk_windows: Sequence[Sequence[str]] = (),
+    operator: str | None = None,
 ) -> str:
     """The tab's body: the receipt table (or the plan, for a sensor) and the chart.
 
     A plan without a release instant is the one the task is still waiting for (pushed before
-    the deferral, re-published by the trigger when a re-plan moves the start).
+    the deferral, re-published by the trigger when a re-plan moves the start). For an
+    interruptible job, ``chunk_windows`` are its chunks' planned windows, one band each (the
+    whole job's plan spans from the first chunk's start). ``operator`` names the task's
+    operator when known, to say plainly that a task is not carbon-aware.
     """
     if plan is None and receipt is None:
+        if operator is not None and operator not in CARBON_AWARE_OPERATORS:
+            return (
+                f'<p class="muted" id="not-carbon-aware">{escape(title)} ({escape(operator)}) is '
+                "not a carbon-aware task: it does not wait for a carbon window or settle a "
+                "receipt, so there is nothing to show here. Airflow shows this tab on every task "
+                "instance; the cleanshift operators, sensors and <code>@task.carbon_task</code> "
+                "fill it.</p>"
+            )
         return (
             '<p class="muted">No cleanshift plan or receipt for this task instance: it is not a '
             "carbon-aware task, or it has not planned yet.</p>"
         )
     html = []
-    if receipt is None and released_at is None and plan is not None:
+    if receipt is None and chunk_windows:
+        html.append(
+            f'<p id="chunked">Plan of an interruptible job in {len(chunk_windows)} chunk(s), '
+            "one band each: every chunk task waits for its own slot; the summed receipt is on "
+            "the receipt task.</p>"
+        )
+    elif receipt is None and released_at is None and plan is not None:
         saving = plan.get("expected_savings_pct")
         html.append(
             f'<p id="waiting"><strong>Waiting for the carbon window</strong>: planned start '
@@ -112,12 +210,13 @@ def render_task_page(
     if receipt is not None:
         rows = []
         for label, key, unit in RECEIPT_ROWS:
-            value = (
-                f"{receipt.get('provider')} / {receipt.get('region')}"
-                if key is None
-                else receipt.get(key)
-            )
-            rows.append(f"<tr><th>{label}</th><td>{_fmt(value, unit)}</td></tr>")
+            if key is None:
+                shown = _fmt(f"{receipt.get('provider')} / {receipt.get('region')}")
+            elif callable(unit):
+                shown = unit(receipt.get(key))
+            else:
+                shown = _fmt(receipt.get(key), unit)
+            rows.append(f"<tr><th>{label}</th><td>{shown}</td></tr>")
         html.append("<table>" + "".join(rows) + "</table>")
         html.append(f'<p class="muted">{escape(BASIS_NOTE)}</p>')
     elif plan is not None:
@@ -146,7 +245,8 @@ def render_task_page(
         )
     if plan is not None:
         runs = receipt.get("run_intervals", []) if receipt else []
-        html.append(forecast_svg(plan.get("forecast", []), (plan["start"], plan["end"]), runs))
+        windows = chunk_windows or [(plan["start"], plan["end"])]
+        html.append(forecast_svg(plan.get("forecast", []), windows, runs))
     return "".join(html)
 
 
@@ -193,16 +293,16 @@ def render_receipts_page(
             _fmt(r.get("avg_intensity_gco2_per_kwh")),
             _fmt(r.get("counterfactual_avg_intensity")),
             _fmt(r.get("estimated_savings_pct"), " %"),
-            _fmt(r.get("avoided_g"), " g"),
+            grams(r.get("avoided_g")),
         )
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(
         f"<th>{h}</th>"
         for h in ("DAG", "Run", "Task", "Ran at", "gCO2eq/kWh", "if at once", "Saving", "Avoided")
     )
-    grams, counted = total
+    avoided, counted = total
     return (
-        f'<p>Total avoided: <strong id="total-avoided">{grams:.1f} g</strong> CO2eq over '
+        f'<p>Total avoided: <strong id="total-avoided">{grams(avoided)}</strong> CO2eq over '
         f"{counted} unit(s) of work with known energy; {matching} receipt(s) match (a chunked "
         "job counts once, as its summed receipt).</p>"
         f"<table><tr>{head}</tr>{''.join(body)}</table>{pager}"
@@ -211,6 +311,61 @@ def render_receipts_page(
 
 def _xcom_rows(session: Any, *conditions: Any) -> list[XComModel]:
     return list(session.scalars(select(XComModel).where(*conditions)))
+
+
+def task_page(session: Any, dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """The tab's body for one task instance, read from its XComs (and, for an interruptible
+    job, its chunks' plans)."""
+    same_run = (XComModel.dag_id == dag_id, XComModel.run_id == run_id)
+    values = {
+        row.key: decoded(XComModel.deserialize_value(row))
+        for row in _xcom_rows(
+            session,
+            *same_run,
+            XComModel.task_id == task_id,
+            XComModel.map_index == map_index,
+            XComModel.key.in_(
+                (
+                    PLAN_XCOM_KEY,
+                    RECEIPT_XCOM_KEY,
+                    RELEASED_AT_XCOM_KEY,
+                    RECEIPT_PARTS_XCOM_KEY,
+                    CHUNKS_XCOM_KEY,
+                )
+            ),
+        )
+    }
+    operator = session.execute(
+        select(TaskInstance.operator, TaskInstance.custom_operator_name).where(
+            TaskInstance.dag_id == dag_id,
+            TaskInstance.run_id == run_id,
+            TaskInstance.task_id == task_id,
+            TaskInstance.map_index == map_index,
+        )
+    ).first()
+    name = (operator.custom_operator_name or operator.operator) if operator else None
+    chunk_plans: list[Any] = []
+    if name == "CarbonChunkPlanOperator":  # its return value is the list of chunk plans
+        chunk_plans = values.get(CHUNKS_XCOM_KEY) or []
+    elif values.get(RECEIPT_PARTS_XCOM_KEY):  # a summed receipt: its chunk tasks' plans
+        chunk_plans = [
+            decoded(XComModel.deserialize_value(row))
+            for row in _xcom_rows(
+                session,
+                *same_run,
+                XComModel.task_id == values[RECEIPT_PARTS_XCOM_KEY],
+                XComModel.key == PLAN_XCOM_KEY,
+            )
+        ]
+    windows = sorted((p["start"], p["end"]) for p in chunk_plans if isinstance(p, dict))
+    return render_task_page(
+        task_id,
+        values.get(PLAN_XCOM_KEY),
+        values.get(RECEIPT_XCOM_KEY),
+        values.get(RELEASED_AT_XCOM_KEY),
+        windows,
+        name,
+    )
 
 
 @app.get(
@@ -223,25 +378,8 @@ def task_instance_receipt(
 ) -> HTMLResponse:
     """The "Carbon receipt" tab of one task instance."""
     index = int(map_index) if map_index.lstrip("-").isdigit() else -1  # "{MAP_INDEX}" if unmapped
-    values = {
-        row.key: XComModel.deserialize_value(row)
-        for row in _xcom_rows(
-            session,
-            XComModel.dag_id == dag_id,
-            XComModel.run_id == run_id,
-            XComModel.task_id == task_id,
-            XComModel.map_index == index,
-            XComModel.key.in_((PLAN_XCOM_KEY, RECEIPT_XCOM_KEY, RELEASED_AT_XCOM_KEY)),
-        )
-    }
-    return _page(
-        f"Carbon receipt — {dag_id} / {task_id}",
-        render_task_page(
-            task_id,
-            decoded(values.get(PLAN_XCOM_KEY)),
-            decoded(values.get(RECEIPT_XCOM_KEY)),
-            decoded(values.get(RELEASED_AT_XCOM_KEY)),
-        ),
+    return html_page(
+        f"Carbon receipt — {dag_id} / {task_id}", task_page(session, dag_id, run_id, task_id, index)
     )
 
 
@@ -299,6 +437,25 @@ def list_receipts(
 
 PAGE_SIZE = 50
 
+#: The nav entry's icon (a leaf), in the UI's muted foreground colour for each theme.
+ICON_PATH = "/icon.svg"
+_ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="{colour}" '
+    'stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
+    '<path d="M11 20A7 7 0 0 1 9.8 6.1C15.5 5 17 4.48 19 2c1 2 2 4.18 2 8 0 5.5-4.78 10-10 10Z"/>'
+    '<path d="M2 21c0-3 1.85-5.36 5.08-6C9.5 14.52 12 13 13 12"/></svg>'
+)
+
+
+@app.get(ICON_PATH, include_in_schema=False)
+def icon(dark: bool = False) -> Response:
+    """The nav icon: static and public, like the UI's own assets (an ``<img>`` fetch)."""
+    return Response(
+        _ICON.format(colour="#d4d4d8" if dark else "#52525b"),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
 
 @app.get("/receipts", response_class=HTMLResponse)
 def receipts(
@@ -316,7 +473,7 @@ def receipts(
     if dag_id:
         allowed = allowed & {dag_id}
     rows, total, matching = list_receipts(session, allowed, since, until, offset, limit)
-    return _page(
+    return html_page(
         "Carbon receipts",
         _filter_form(dag_id, since, until)
         + render_receipts_page(

@@ -203,6 +203,18 @@ def test_chunked_example_runs_each_chunk_in_its_slot_and_sums_the_receipts():
     ]
     assert matching == len(rows) and counted == 1 + len(others)
     assert grams == pytest.approx(total.avoided_g + sum(r.receipt["avoided_g"] for r in others))
+    # The chart marks every chunk's window, on the plan task and on the summed receipt.
+    from cleanshift_airflow.ui import task_page
+
+    with create_session() as session:
+        tabs = {
+            t: task_page(session, dag_run.dag_id, run, t, -1)
+            for t in ("plan_chunks", "chunks_receipt")
+        }
+    for tab in tabs.values():
+        assert tab.count('class="window"') == len(chunks) == 2
+    assert 'id="chunked"' in tabs["plan_chunks"] and 'id="waiting"' not in tabs["plan_chunks"]
+    assert tabs["chunks_receipt"].count('class="run"') == len(total.run_intervals)
 
 
 # --- the location sensor shares the sensor's start/end-from-trigger wiring ------------------

@@ -59,6 +59,21 @@ def test_nightly_etl_waits_for_the_window_and_settles_the_receipt_of_the_gated_w
         2.0 * receipt.duration_seconds / 3600
     )
 
+    # The tab, read from this run's XComs: the receipt at a useful precision (the job ran
+    # for seconds: a few Wh, not "0.0 kWh"), and a plain answer on a task that is not
+    # carbon-aware (Airflow shows plugin tabs on every task instance).
+    from airflow.utils.session import create_session
+
+    from cleanshift_airflow.ui import energy, grams, task_page
+
+    with create_session() as session:
+        tab = task_page(session, dag_run.dag_id, dag_run.run_id, "carbon_receipt", -1)
+        plain = task_page(session, dag_run.dag_id, dag_run.run_id, "transform", -1)
+    assert receipt.energy_kwh < 0.1 and f"<td>{energy(receipt.energy_kwh)}</td>" in tab
+    assert " Wh</td>" in tab and "0.0 kWh" not in tab
+    assert f"<td>{grams(receipt.avoided_g)}</td>" in tab
+    assert 'id="not-carbon-aware"' in plain and "transform (@task) is not a carbon-aware" in plain
+
 
 @pytest.mark.usefixtures("airflow_db")
 def test_batch_inference_task_form_runs_in_the_window_and_records_its_own_run():

@@ -163,7 +163,29 @@ def test_triggerer_killed_mid_wait_fires_once_at_the_original_start(stack, fake)
     stack.kill("triggerer")
     assert api.ti(RESTART_DAG, run_id, "carbon_window")["state"] == "deferred"
     assert killed_at < dip - 10, "too slow to kill before the window; the test proves nothing"
+    # The UI shows a plan the restarted trigger will not wait for (as after a re-plan that
+    # moved the start before the kill); the restarted trigger shows its own plan again.
+    shown = api.xcom(RESTART_DAG, run_id, "carbon_window", "cleanshift_plan")
+    stale = {**shown, "start": datetime.fromtimestamp(dip + 3 * STEP, timezone.utc).isoformat()}
+    api.http.patch(
+        f"/api/v2/dags/{RESTART_DAG}/dagRuns/{run_id}/taskInstances/carbon_window"
+        "/xcomEntries/cleanshift_plan",
+        json={"value": stale, "map_index": -1},
+    ).raise_for_status()
+    assert api.xcom(RESTART_DAG, run_id, "carbon_window", "cleanshift_plan") == stale
     stack.start("triggerer")
+    wait_for(
+        "the restarted trigger to show its plan again",
+        lambda: (
+            Plan.model_validate(
+                api.xcom(RESTART_DAG, run_id, "carbon_window", "cleanshift_plan")
+            ).start.timestamp()
+            == dip
+        ),
+        60,
+    )
+    # Shown before the window opened: by the trigger (the worker pushes its plan only after).
+    assert time.time() < dip, "the plan was shown again only after the window opened"
 
     assert api.wait_finished(RESTART_DAG, run_id, timeout=180) == "success", stack.logs()
     sensor = api.ti(RESTART_DAG, run_id, "carbon_window")

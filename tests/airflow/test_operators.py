@@ -12,6 +12,7 @@ from conftest import needs_start_from_trigger, refuses_start_from_trigger
 from pydantic import SecretStr
 
 from cleanshift_airflow import PLAN_XCOM_KEY
+from cleanshift_airflow.chart import WIDTH, forecast_svg
 from cleanshift_airflow.compat import (
     AirflowException,
     AirflowFailException,
@@ -25,7 +26,15 @@ from cleanshift_airflow.location import CarbonLocationSensor
 from cleanshift_airflow.operators import CarbonAwarePythonOperator, CarbonReceiptOperator
 from cleanshift_airflow.sensors import CarbonWindowSensor
 from cleanshift_airflow.triggers import CarbonWindowTrigger
-from cleanshift_airflow.ui import ReceiptRow, render_receipts_page, render_task_page, total_avoided
+from cleanshift_airflow.ui import (
+    ReceiptRow,
+    energy,
+    grams,
+    html_page,
+    render_receipts_page,
+    render_task_page,
+    total_avoided,
+)
 from cleanshift_core import ConfigurationError, Plan
 
 
@@ -99,6 +108,29 @@ def test_task_form_and_receipt_operator_validate_too():
         CarbonReceiptOperator(task_id="r", sensor_task_id="")
     with pytest.raises(ConfigurationError, match="unknown policy"):
         carbon_task(provider="mock", duration="1h", policy="fastest")  # at decoration time
+
+
+def test_task_carbon_task_is_the_taskflow_decorator_registered_by_the_provider():
+    # Airflow's `task` finds it through the provider's `task-decorators` entry, not an import.
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk import dag, task
+
+    registered = ProvidersManager().taskflow_decorators
+    assert registered["carbon_task"] is carbon_task
+
+    @dag(schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    def flow():
+        @task.carbon_task(provider="mock", duration="1h", max_delay="6h", power_kw=0.3)
+        def score(batch: int) -> int:
+            return batch
+
+        score(1)
+
+    op = flow().get_task("score")
+    assert isinstance(op, CarbonAwarePythonOperator) and op.custom_operator_name == "@carbon_task"
+    assert op.window.duration == timedelta(hours=1) and op.power_kw == 0.3
+    with pytest.raises(ConfigurationError, match="unknown policy"):
+        task.carbon_task(provider="mock", duration="1h", policy="fastest")
 
 
 def test_connection_ids_and_templated_specs_are_kept_for_run_time():
@@ -324,6 +356,43 @@ def test_task_page_renders_the_receipt_and_an_offline_chart():
     assert "<b>cleanest</b>" not in html  # escaped
     assert "No cleanshift plan" in render_task_page("t", None, None)
     assert "Basis: the intensity data" in html
+
+
+def test_the_chart_bands_every_chunk_and_keeps_the_last_time_label_inside():
+    forecast = [
+        {"start": f"2026-01-01T0{h}:00:00Z", "end": f"2026-01-01T0{h + 1}:00:00Z", "intensity": v}
+        for h, v in enumerate([300, 100, 300, 100])
+    ]
+    chunks = [("2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z")]
+    chunks.append(("2026-01-01T03:00:00Z", "2026-01-01T04:00:00Z"))
+    svg = forecast_svg(forecast, chunks)
+    assert svg.count('class="window"') == 2
+    last = svg.rsplit(">04:00:00<", 1)[0].rsplit("<text ", 1)[1]
+    x = float(last.split('x="')[1].split('"')[0])
+    assert 'text-anchor="end"' in last and x <= WIDTH  # ends at x, so never past the edge
+    assert "No forecast" in forecast_svg([], chunks)
+
+
+def test_energy_and_grams_keep_a_useful_precision():
+    assert energy(0.0028) == "2.80 Wh" and energy(0.00004) == "0.0400 Wh"
+    assert energy(0.25) == "250 Wh" and energy(2.5) == "2.50 kWh" and energy(0) == "0 Wh"
+    assert grams(0.3123) == "0.312 g" and grams(123.4) == "123.4 g" and grams(0.0) == "0.0 g"
+    assert "n/a" in energy(None) and "n/a" in grams(None)
+
+
+def test_task_page_says_plainly_when_a_task_is_not_carbon_aware():
+    plain = render_task_page("load", None, None, operator="_PythonDecoratedOperator")
+    assert 'id="not-carbon-aware"' in plain and "load (_PythonDecoratedOperator)" in plain
+    sensor = render_task_page("w", None, None, operator="CarbonWindowSensor")
+    assert "not-carbon-aware" not in sensor and "has not planned yet" in sensor
+
+
+def test_pages_follow_the_airflow_ui_theme_and_the_os_preference():
+    html = bytes(html_page("t", "<p>x</p>").body).decode()
+    assert ":root.dark{color-scheme:dark;" in html  # the UI's choice, copied from its <html>
+    assert "@media (prefers-color-scheme: dark){:root:not(.light)" in html  # else the OS's
+    assert "window.parent.document.documentElement" in html and "MutationObserver" in html
+    assert 'localStorage.getItem("theme")' in html  # next-themes' key, for the bare page
 
 
 def test_task_page_shows_the_plan_a_task_is_still_waiting_for():

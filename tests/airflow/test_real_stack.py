@@ -12,6 +12,7 @@ from conftest import EXAMPLE_DAGS
 from stack import Api, Stack, running_stack, wait_for, when
 
 from cleanshift_airflow.keys import decoded
+from cleanshift_airflow.ui import grams
 from cleanshift_core import CarbonReceipt, Plan
 
 DAG_ID = "cleanshift_nightly_etl"
@@ -97,6 +98,14 @@ def test_sensor_defers_without_a_worker_succeeds_on_time_and_the_receipt_shows(s
     api = Api(stack)
     plugins = api.http.get("/api/v2/plugins").json()["plugins"]
     assert any(p["name"] == "cleanshift" for p in plugins), plugins
+    # The nav entry as the React UI gets it: a label that fits its 56-px square, and an icon
+    # the UI can load (public, like its own assets).
+    views = [v for p in plugins if p["name"] == "cleanshift" for v in p["external_views"]]
+    nav = next(v for v in views if v["destination"] == "nav")
+    assert nav["name"] == "Carbon" and nav["url_route"] == "cleanshift_receipts"
+    for icon in (nav["icon"], nav["icon_dark_mode"]):
+        image = httpx.get(f"{stack.url}{icon}", timeout=10)
+        assert image.status_code == 200 and image.headers["content-type"].startswith("image/svg")
     run_id = api.trigger(DAG_ID)
 
     deferred = api.wait_deferred(DAG_ID, run_id, "carbon_window")
@@ -126,7 +135,7 @@ def test_sensor_defers_without_a_worker_succeeds_on_time_and_the_receipt_shows(s
     tab = f"/cleanshift/ti/{DAG_ID}/{run_id}/carbon_receipt/{{MAP_INDEX}}"
     page = api.http.get(tab)
     assert page.status_code == 200 and "Carbon receipt" in page.text and "<svg" in page.text
-    assert f"{receipt.avoided_g:.1f} g" in page.text
+    assert f"<td>{grams(receipt.avoided_g)}</td>" in page.text
     listing = api.http.get("/cleanshift/receipts")
     assert listing.status_code == 200 and run_id in listing.text
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import types
 import uuid
 from datetime import datetime, timedelta
 
 import pytest
 from _scripted_provider import HOUR, SCRIPTS, T0, FakeClock, Script
+from airflow.sdk.execution_time.xcom import XCom
 from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent
 
 from cleanshift_airflow.keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
@@ -95,6 +97,42 @@ async def test_the_plan_shown_while_waiting_follows_each_replan_that_moves_the_s
     planned_here.shown = []
     await fire(planned_here)
     assert [p.start for p in planned_here.shown] == [T0 + 2 * HOUR]
+
+
+class RestartedTrigger(ShownTrigger):
+    """A trigger in a triggerer after a restart: it has a task instance, and the UI shows the
+    plan a re-plan before the restart moved (the task's XCom, here ``self.ui``)."""
+
+    async def shown_plan(self):
+        return self.ui
+
+    async def publish(self, plan: Plan) -> None:
+        self.shown.append(plan)
+        self.ui = plan.model_dump(mode="json")
+
+
+@pytest.mark.skipif(
+    not hasattr(XCom, "aget_one"), reason="Airflow < 3.3 has no async XCom in the triggerer"
+)
+async def test_after_a_triggerer_restart_the_ui_shows_the_plan_the_trigger_waits_for():
+    provider, clock = scripted(lambda now: [300, 300, 200, 300, 300, 300, 300, 300])
+    plan = await initial_plan(provider, clock)
+    _, data = CarbonWindowTrigger(**kwargs(provider), plan=plan).serialize()
+    moved = Plan.model_validate_json(plan).model_copy(update={"start": T0 + 3 * HOUR})
+    ti = types.SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
+
+    resumed = RestartedTrigger(**data, clock=clock, sleep=clock.sleep)
+    resumed.task_instance, resumed.shown, resumed.ui = ti, [], moved.model_dump(mode="json")
+    final = Plan.model_validate((await fire(resumed))["plan"])
+    assert [p.start for p in resumed.shown] == [T0 + 2 * HOUR] == [final.start]
+
+    # The UI already shows it (no re-plan before the restart): read, not written again.
+    again = RestartedTrigger(**data, clock=clock, sleep=clock.sleep)
+    again.task_instance, again.shown = ti, []
+    again.ui = Plan.model_validate_json(plan).model_dump(mode="json")
+    clock.t = T0
+    await fire(again)
+    assert again.shown == []
 
 
 async def test_replan_ignores_gains_inside_forecast_noise():
