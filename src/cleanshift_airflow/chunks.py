@@ -28,17 +28,17 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperator, Context
 
 from cleanshift_core import (
+    ChunkRequest,
     ConfigurationError,
-    JobSpec,
+    EnergyRequest,
     Plan,
     ProviderError,
-    SchedulingRules,
-    parse_duration,
     plan_interruptible,
     settle_receipt,
     shared_provider,
 )
 from cleanshift_core.errors import BadSeriesError
+from cleanshift_core.measure import EnergyReading, EnergySource
 from cleanshift_core.timeutil import sleep_until_blocking
 from cleanshift_core.window import run_sync
 
@@ -46,10 +46,10 @@ from .compat import AirflowException, AirflowFailException
 from .hooks import ProviderArg, ProviderRef, provider_reference, resolve_spec
 from .keys import PLAN_XCOM_KEY, RECEIPT_PARTS_XCOM_KEY, RECEIPT_XCOM_KEY
 from .links import CarbonReceiptLink
-from .operators import CarbonReceiptOperator, _check_energy, describe, settle_and_push
+from .operators import CarbonReceiptOperator, describe, rendered_energy, settle_and_push
 from .triggers import CarbonWindowTrigger
 from .waiting import DEFER_THRESHOLD, CarbonWaitMixin, utcnow
-from .window_args import CarbonWindowArgs, parse_finish_by
+from .window_args import carbon_window_request
 
 
 class CarbonChunkPlanOperator(BaseOperator):
@@ -79,7 +79,7 @@ class CarbonChunkPlanOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.window = CarbonWindowArgs.create(
+        self.window = carbon_window_request(
             provider=provider,
             duration=duration,
             max_delay=max_delay,
@@ -87,35 +87,21 @@ class CarbonChunkPlanOperator(BaseOperator):
             on_provider_error=on_provider_error,
             replan_interval=None,
         )
-        if min_chunk is not None:
-            min_chunk = parse_duration(min_chunk, "min_chunk")
-            if not timedelta(0) < min_chunk <= self.window.duration:
-                raise ConfigurationError(
-                    f"min_chunk must be positive and no longer than duration "
-                    f"({self.window.duration}), got {min_chunk}"
-                )
-        if max_chunks is not None and (
-            isinstance(max_chunks, bool) or not isinstance(max_chunks, int) or max_chunks < 1
-        ):
-            raise ConfigurationError(f"max_chunks must be a whole number ≥ 1, got {max_chunks!r}")
+        self.chunking = ChunkRequest.create(self.window.duration, min_chunk, max_chunks)
         self.provider = provider
         self.finish_by = self.window.finish_by
-        self.min_chunk = min_chunk
-        self.max_chunks = max_chunks
+        self.min_chunk = self.chunking.min_chunk
+        self.max_chunks = self.chunking.max_chunks
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        job = JobSpec(
-            duration=self.window.duration,
-            max_delay=self.window.max_delay,
-            finish_by=parse_finish_by(self.finish_by),
-        )
+        job = self.window.job_for(self.finish_by)
         provider = shared_provider(resolve_spec(provider_reference(self.provider)))
         try:
             planned = run_sync(
                 plan_interruptible(
                     provider,
                     job,
-                    SchedulingRules(on_provider_error=self.window.rules.on_provider_error),
+                    self.window.rules,
                     min_chunk=self.min_chunk,
                     max_chunks=self.max_chunks,
                 )
@@ -168,7 +154,7 @@ class CarbonChunkOperator(PythonOperator):
                 f"{getattr(python_callable, '__name__', 'python_callable')} must take a `chunk` "
                 "argument: the chunk's Plan (work from chunk.start until chunk.end, then checkpoint)"
             )
-        _check_energy(power_kw, None)
+        self.energy = EnergyRequest(power_kw)
         provider_reference(provider)
         self.provider = provider
         self.chunk = chunk
@@ -241,9 +227,15 @@ class CarbonChunksReceiptOperator(CarbonReceiptOperator):
         )
         ti.xcom_push(key=PLAN_XCOM_KEY, value=whole)  # the tab charts it here too
         provider = shared_provider(resolve_spec(self._provider(context, plan)))
+        energy_kwh, note = rendered_energy(self.energy_kwh)
         receipt = run_sync(
             settle_receipt(
-                provider, plan, intervals, power_kw=self.power_kw, energy_kwh=self.energy_kwh
+                provider,
+                plan,
+                intervals,
+                power_kw=self.power_kw,
+                energy_kwh=energy_kwh,
+                energy=None if note is None else EnergyReading(EnergySource.UNKNOWN, note=note),
             )
         )
         ti.xcom_push(key=RECEIPT_XCOM_KEY, value=receipt.model_dump(mode="json"))

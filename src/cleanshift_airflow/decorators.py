@@ -12,25 +12,20 @@ is the task's, and its receipt is in XCom under ``cleanshift_receipt``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
-from .operators import CarbonAwarePythonOperator
-from .window_args import CarbonWindowArgs
+from cleanshift_core import EnergyRequest
+from cleanshift_core.measure import parse_energy_mode
 
-_WINDOW_ARGS = (
-    "provider",
-    "duration",
-    "max_delay",
-    "finish_by",
-    "policy",
-    "max_intensity",
-    "min_savings_pct",
-    "on_provider_error",
-    "replan_interval",
-)
+from .operators import CarbonAwarePythonOperator, check_task_deferrable
+from .window_args import carbon_window_request
+
+#: The window arguments, as the core request declares them (checked at decoration time).
+_WINDOW_ARGS = tuple(inspect.signature(carbon_window_request).parameters)
 
 
 class _CarbonDecoratedOperator(DecoratedOperator, CarbonAwarePythonOperator):
@@ -60,8 +55,16 @@ def carbon_task(
 ) -> TaskDecorator:
     """Wrap a function into a carbon-aware task; takes the operator's window arguments
     (``provider``, ``duration``, ``max_delay`` / ``finish_by``, ``policy``, ``power_kw``, ...)
-    and any ``@task`` argument. Window arguments are validated at decoration time."""
-    CarbonWindowArgs.create(**{k: kwargs[k] for k in _WINDOW_ARGS if k in kwargs})
+    and any ``@task`` argument. Window and energy arguments, and ``deferrable`` (only
+    ``True``: the task form waits in the triggerer), are validated at decoration time."""
+    carbon_window_request(**{k: kwargs[k] for k in _WINDOW_ARGS if k in kwargs})
+    EnergyRequest(
+        kwargs.get("power_kw"),
+        kwargs.get("energy_kwh"),
+        mode=parse_energy_mode(kwargs.get("energy", "nominal")),
+        sci_functional_unit=kwargs.get("sci_functional_unit"),
+    )
+    check_task_deferrable(kwargs.get("deferrable", True))
     return task_decorator_factory(
         python_callable=python_callable,
         multiple_outputs=multiple_outputs,

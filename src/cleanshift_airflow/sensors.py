@@ -26,7 +26,7 @@ from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
 from .links import CarbonReceiptLink
 from .triggers import TRIGGER_PATH
 from .waiting import CarbonWaitMixin, utcnow
-from .window_args import DEFAULT_REPLAN_INTERVAL, CarbonWindowArgs
+from .window_args import DEFAULT_REPLAN_INTERVAL, carbon_window_request
 
 #: The non-deferred waits (``deferrable=False``) Airflow offers; ``reschedule`` is the default
 #: here because it releases the worker slot between pokes.
@@ -118,7 +118,7 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        window = CarbonWindowArgs.create(
+        window = carbon_window_request(
             provider=provider,
             duration=duration,
             max_delay=max_delay,

@@ -22,16 +22,18 @@ from cleanshift_core import (
     Plan,
     ProviderSpec,
     SchedulingRules,
-    plan_across_locations,
-    plan_job,
+    WindowRequest,
+    plan_request,
     shared_provider,
     wait_for_window,
 )
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock
 
 from .hooks import ProviderRef, aresolve_spec, public_reference
-from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
-from .window_args import parse_finish_by
+from .keys import LOCATION_XCOM_KEY, PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
+
+#: Airflow's key for a task's return value (``task.output``).
+XCOM_RETURN_KEY = "return_value"
 
 TRIGGER_PATH = "cleanshift_airflow.triggers.CarbonWindowTrigger"
 
@@ -137,21 +139,17 @@ class CarbonWindowTrigger(BaseTrigger):
         return self.repr(TRIGGER_PATH, self._kwargs(public_reference(self.provider), locations))
 
     @property
+    def request(self) -> WindowRequest:
+        """The window these kwargs describe (``finish_by`` rendered by now)."""
+        return WindowRequest.from_kwargs(self._kwargs(self.provider))
+
+    @property
     def rules(self) -> SchedulingRules:
-        return SchedulingRules(
-            policy=self.policy,
-            max_intensity=self.max_intensity,
-            min_savings_pct=self.min_savings_pct,
-            on_provider_error=self.on_provider_error,
-        )
+        return self.request.rules
 
     @property
     def job(self) -> JobSpec:
-        return JobSpec(
-            duration=timedelta(seconds=self.duration),
-            max_delay=None if self.max_delay is None else timedelta(seconds=self.max_delay),
-            finish_by=parse_finish_by(self.finish_by),
-        )
+        return self.request.job
 
     @property
     def provider_refs(self) -> dict[str | None, ProviderRef]:
@@ -162,10 +160,11 @@ class CarbonWindowTrigger(BaseTrigger):
         """Plan with the resolved ``provider_refs`` (the worker resolves them synchronously,
         the triggerer asynchronously; both then plan here, the same way)."""
         providers = {label: shared_provider(spec) for label, spec in specs.items()}
-        if self.locations:
-            by_label = {label: p for label, p in providers.items() if label is not None}
-            return await plan_across_locations(by_label, self.job, self.rules, self.clock)
-        return await plan_job(providers[None], self.job, self.rules, self.clock)
+        locations = {label: p for label, p in providers.items() if label is not None}
+        request = self.request
+        return await plan_request(
+            providers.get(None), request.job, request.rules, self.clock, locations=locations
+        )
 
     def provider_ref_for(self, plan: Plan) -> ProviderRef:
         """The provider of the plan's location (re-plans and receipts ask it)."""
@@ -244,12 +243,15 @@ class CarbonWindowTrigger(BaseTrigger):
             plan.reason,
         )
         if self.end_from_trigger:
-            yield TaskSuccessEvent(
-                xcoms={
-                    PLAN_XCOM_KEY: plan.model_dump(mode="json"),
-                    RELEASED_AT_XCOM_KEY: self.clock.now().isoformat(),
-                }
-            )
+            xcoms: dict[str, Any] = {
+                PLAN_XCOM_KEY: plan.model_dump(mode="json"),
+                RELEASED_AT_XCOM_KEY: self.clock.now().isoformat(),
+            }
+            if self.locations:
+                # What CarbonLocationSensor._release pushes and returns (``sensor.output``).
+                xcoms[LOCATION_XCOM_KEY] = plan.location
+                xcoms[XCOM_RETURN_KEY] = plan.location
+            yield TaskSuccessEvent(xcoms=xcoms)
         else:
             yield TriggerEvent({"status": "ready", "plan": plan.model_dump(mode="json")})
 

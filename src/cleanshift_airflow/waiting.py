@@ -13,6 +13,7 @@ from cleanshift_core import (
     JobSkipped,
     Plan,
     ProviderError,
+    WindowRequest,
 )
 from cleanshift_core.errors import BadSeriesError
 from cleanshift_core.timeutil import sleep_until_blocking
@@ -22,7 +23,6 @@ from .compat import AirflowException, AirflowFailException, AirflowSkipException
 from .hooks import ProviderArg, provider_reference, resolve_spec
 from .keys import PLAN_XCOM_KEY
 from .triggers import CarbonWindowTrigger
-from .window_args import CarbonWindowArgs
 
 #: A window opening this soon is waited for on the worker: a deferral round trip (worker →
 #: triggerer → scheduler → worker) costs more than that, and a deferral that fires before the
@@ -41,13 +41,13 @@ class CarbonWaitMixin:
     and ``self.finish_by``, which hold rendered values by the time ``execute()`` runs.
     """
 
-    window: CarbonWindowArgs
+    window: WindowRequest
     provider: ProviderArg
     finish_by: datetime | str | None
 
     def trigger_kwargs(self) -> dict[str, Any]:
         return {
-            **self.window.trigger_kwargs(self.finish_by),
+            **self.window.to_kwargs(self.finish_by),
             "provider": provider_reference(self.provider),
         }
 

@@ -4,15 +4,16 @@ Providers fetch intensity, the planner finds the cleanest window, policies decid
 record what happened. The Airflow provider and the Prefect integration only adapt this.
 """
 
-from .batch import BatchPlan, plan_batch, plan_batch_with_provider
+from .batch import BatchPlan, decide_batch, plan_batch_with_provider
 from .chunks import (
     Chunk,
     ChunkPlan,
     InterruptiblePlan,
-    chunk_plans,
-    plan_chunks,
+    decide_chunks,
     plan_interruptible,
+    plans_per_chunk,
 )
+from .deprecation import renamed
 from .errors import (
     AuthenticationError,
     BadDataError,
@@ -41,6 +42,7 @@ from .providers import (
     shared_provider,
 )
 from .receipt import CarbonReceipt, build_receipt
+from .request import ChunkRequest, EnergyRequest, WindowRequest, plan_request
 from .scheduling import plan_job, replan, settle_receipt, wait_for_window
 from .series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from .timeutil import parse_duration
@@ -57,8 +59,10 @@ __all__ = [
     "CarbonWindow",
     "Chunk",
     "ChunkPlan",
+    "ChunkRequest",
     "CleanshiftError",
     "ConfigurationError",
+    "EnergyRequest",
     "FileProvider",
     "GridIntensityProvider",
     "IntensityPoint",
@@ -80,23 +84,36 @@ __all__ = [
     "SignalKind",
     "StaleDataError",
     "UnknownRegionError",
+    "WindowRequest",
     "build_provider",
     "build_receipt",
     "carbon_window",
-    "chunk_plans",
     "decide",
+    "decide_batch",
+    "decide_chunks",
     "decide_location",
     "find_cleanest_window",
     "parse_duration",
     "plan_across_locations",
-    "plan_batch",
     "plan_batch_with_provider",
-    "plan_chunks",
     "plan_interruptible",
     "plan_job",
+    "plan_request",
+    "plans_per_chunk",
     "replan",
     "scan_windows",
     "settle_receipt",
     "shared_provider",
     "wait_for_window",
 ]
+
+
+#: Deprecated names (one release): see docs/reference/deprecations.md.
+__getattr__ = renamed(
+    __name__,
+    {
+        "plan_chunks": "decide_chunks",
+        "chunk_plans": "plans_per_chunk",
+        "plan_batch": "decide_batch",
+    },
+)

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from .deprecation import renamed
 from .errors import BadSeriesError, ConfigurationError, ProviderError
 from .job import JobSpec
 from .plan import Plan
@@ -28,7 +29,7 @@ from .providers.transport import provider_deadline
 from .series import IntensitySeries
 from .timeutil import SYSTEM_CLOCK, Clock, from_epoch, to_epoch
 
-__all__ = ["BatchPlan", "plan_batch", "plan_batch_with_provider"]
+__all__ = ["BatchPlan", "decide_batch", "plan_batch_with_provider"]
 
 
 class BatchPlan(BaseModel):
@@ -43,7 +44,7 @@ class BatchPlan(BaseModel):
     over_cap: list[str] = []
 
 
-def plan_batch(
+def decide_batch(
     series: IntensitySeries,
     jobs: Mapping[str, JobSpec],
     rules: SchedulingRules,
@@ -107,7 +108,7 @@ async def plan_batch_with_provider(
     *,
     max_concurrent: int | None = None,
 ) -> BatchPlan:
-    """Fetch one forecast covering every job's horizon, then :func:`plan_batch`.
+    """Fetch one forecast covering every job's horizon, then :func:`decide_batch`.
 
     If the provider fails, every job gets ``rules.on_provider_error``'s fallback plan.
     """
@@ -119,7 +120,7 @@ async def plan_batch_with_provider(
     try:
         with provider_deadline(min(b[1] for b in bounds.values())):
             series = await provider.forecast(start, end)
-        return plan_batch(series, jobs, rules, now, max_concurrent=max_concurrent)
+        return decide_batch(series, jobs, rules, now, max_concurrent=max_concurrent)
     except (ProviderError, BadSeriesError) as exc:
         plans = {name: fallback_plan(job, rules, now, exc) for name, job in jobs.items()}
         return BatchPlan(
@@ -205,3 +206,7 @@ def _max_overlap(placed: list[tuple[float, float]], a: float, b: float) -> int:
 def _peak(plans: Iterable[Plan]) -> int:
     intervals = [(to_epoch(p.start), to_epoch(p.start) + p.duration_seconds) for p in plans]
     return _max_overlap(intervals, float("-inf"), float("inf"))
+
+
+#: Deprecated names (one release): see docs/reference/deprecations.md.
+__getattr__ = renamed(__name__, {"plan_batch": "decide_batch"})

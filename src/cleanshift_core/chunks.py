@@ -3,12 +3,12 @@
 A job that can stop and resume does not need one contiguous window. Given its total running
 time D and the span it may use (earliest start to latest finish), the cleanest schedule is a
 fractional knapsack on a piecewise-constant function: take the cleanest intervals first until
-D is covered. That is exact, and it is what :func:`plan_chunks` does without constraints.
+D is covered. That is exact, and it is what :func:`decide_chunks` does without constraints.
 
 Real jobs pay for every restart, so ``min_chunk`` (no piece shorter) and ``max_chunks`` (no
 more pieces) are configurable. Under them, when the span is a regular grid of slots and both
 the duration and ``min_chunk`` are whole numbers of slots (hourly or half-hourly forecasts and
-durations such as "6h"), :func:`plan_chunks` solves the problem exactly with a dynamic
+durations such as "6h"), :func:`decide_chunks` solves the problem exactly with a dynamic
 programme over the slots (state: slots used, chunks used, length of the current chunk up to
 ``min_chunk``), whose work is slots × duration × chunks × min_chunk steps. Otherwise, or when
 that would be too much work, it falls back to a documented heuristic:
@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
+from .deprecation import renamed
 from .errors import BadSeriesError, ConfigurationError, ProviderError
 from .job import JobSpec
 from .plan import Interval, Plan, forecast_excerpt
@@ -45,9 +46,9 @@ __all__ = [
     "Chunk",
     "ChunkPlan",
     "InterruptiblePlan",
-    "chunk_plans",
-    "plan_chunks",
+    "decide_chunks",
     "plan_interruptible",
+    "plans_per_chunk",
 ]
 
 #: Pieces shorter than this (seconds) are float dust, not chunks.
@@ -132,7 +133,7 @@ class ChunkPlan(BaseModel):
         )
 
 
-def plan_chunks(
+def decide_chunks(
     series: IntensitySeries,
     job: JobSpec,
     now: datetime,
@@ -147,11 +148,7 @@ def plan_chunks(
     bound the pieces (see the module docstring for how they are honoured).
     """
     duration = job.duration.total_seconds()
-    min_len = _check_min_chunk(min_chunk, job.duration)
-    if max_chunks is not None and (
-        isinstance(max_chunks, bool) or not isinstance(max_chunks, int) or max_chunks < 1
-    ):
-        raise ConfigurationError(f"max_chunks must be a whole number ≥ 1, got {max_chunks!r}")
+    min_len = check_chunk_limits(min_chunk, max_chunks, job.duration)
     earliest, latest = job.bounds(now)
     finish_by = latest + job.duration
     if not len(series):
@@ -220,7 +217,7 @@ def plan_chunks(
     )
 
 
-def chunk_plans(plan: ChunkPlan) -> list[Plan]:
+def plans_per_chunk(plan: ChunkPlan) -> list[Plan]:
     """One :class:`Plan` per chunk, so an orchestrator can map one task per chunk and let
     each wait for its own slot (do not re-plan them: a chunk's slot is part of the whole)."""
     total = len(plan.chunks)
@@ -270,7 +267,7 @@ async def plan_interruptible(
     min_chunk: timedelta | str | float | None = None,
     max_chunks: int | None = None,
 ) -> InterruptiblePlan:
-    """Fetch the forecast for the job's span and :func:`plan_chunks` it.
+    """Fetch the forecast for the job's span and :func:`decide_chunks` it.
 
     Only ``policy='min_carbon'`` applies (chunks take the cleanest slots); provider failures
     follow ``rules.on_provider_error`` with one uninterrupted run (``fail`` raises).
@@ -281,13 +278,13 @@ async def plan_interruptible(
             f"an interruptible job takes the cleanest slots (policy='min_carbon'), "
             f"not policy={rules.policy.value!r}"
         )
-    _check_min_chunk(min_chunk, job.duration)
+    check_chunk_limits(min_chunk, max_chunks, job.duration)
     now = clock.now()
     earliest, latest = job.bounds(now)
     try:
         with provider_deadline(latest):
             series = await provider.forecast(earliest, latest + job.duration)
-        planned = plan_chunks(series, job, now, min_chunk=min_chunk, max_chunks=max_chunks)
+        planned = decide_chunks(series, job, now, min_chunk=min_chunk, max_chunks=max_chunks)
     except (ProviderError, BadSeriesError) as exc:
         fallback = fallback_plan(job, rules, now, exc)
         return InterruptiblePlan(whole=fallback, chunks=[fallback])
@@ -299,7 +296,7 @@ async def plan_interruptible(
             "forecast_downsampled": downsampled,
         }
     )
-    return InterruptiblePlan(whole=whole, chunks=chunk_plans(planned), chunk_plan=planned)
+    return InterruptiblePlan(whole=whole, chunks=plans_per_chunk(planned), chunk_plan=planned)
 
 
 # ---------------------------------------------------------------------------- internals
@@ -307,13 +304,24 @@ Span = tuple[float, float]
 Pieces = tuple[list[float], list[float], list[float]]  # starts, ends, values inside [lo, hi)
 
 
-def _check_min_chunk(min_chunk: timedelta | str | float | None, duration: timedelta) -> float:
+def check_chunk_limits(
+    min_chunk: timedelta | str | float | None, max_chunks: int | None, duration: timedelta
+) -> float:
+    """Validate ``min_chunk`` and ``max_chunks`` for a job of ``duration``; the minimum in
+    seconds (0 without one). The one home of these checks and their messages."""
+    if max_chunks is not None and (
+        isinstance(max_chunks, bool) or not isinstance(max_chunks, int) or max_chunks < 1
+    ):
+        raise ConfigurationError(
+            f"max_chunks must be a whole number ≥ 1, got {max_chunks!r}; e.g. max_chunks=4"
+        )
     if min_chunk is None:
         return 0.0
     value = parse_duration(min_chunk, "min_chunk")
     if value <= timedelta(0) or value > duration:
         raise ConfigurationError(
-            f"min_chunk must be positive and no longer than the job ({duration}), got {value}"
+            f"min_chunk must be positive and no longer than the job ({duration}), got {value}; "
+            "e.g. min_chunk='1h'"
         )
     return value.total_seconds()
 
@@ -491,3 +499,7 @@ def _mean_over(pieces: Pieces) -> Callable[[list[Span]], float]:
         return sum(area(b) - area(a) for a, b in spans) / sum(b - a for a, b in spans)
 
     return mean
+
+
+#: Deprecated names (one release): see docs/reference/deprecations.md.
+__getattr__ = renamed(__name__, {"plan_chunks": "decide_chunks", "chunk_plans": "plans_per_chunk"})

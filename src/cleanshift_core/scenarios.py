@@ -11,7 +11,7 @@ N(0, e × mean intensity) per point; emissions are always charged on the truth.
 This module reproduces the study's workload generator, deadline rules and noise exactly (read
 from the authors' code, github.com/dos-group/lets-wait-awhile: ``simulate.py``,
 ``strategy.py``), and plans with cleanshift's own planners: :func:`~.planner.scan_windows` for
-contiguous jobs and :func:`~.chunks.plan_chunks` for interruptible ones.
+contiguous jobs and :func:`~.chunks.decide_chunks` for interruptible ones.
 
 Differences from the study's code, all documented and switchable:
 
@@ -40,7 +40,7 @@ from enum import Enum
 
 import numpy as np
 
-from .chunks import plan_chunks
+from .chunks import decide_chunks
 from .errors import ConfigurationError
 from .job import JobSpec
 from .planner import scan_windows
@@ -240,7 +240,7 @@ def _place(
     window = forecast.between(job.release, finish_by)
     spec = JobSpec(duration=job.duration, earliest_start=job.release, finish_by=finish_by)
     if interruptible:
-        plan = plan_chunks(window, spec, job.release)
+        plan = decide_chunks(window, spec, job.release)
         return [(to_epoch(c.start), to_epoch(c.end)) for c in plan.chunks]
     scan = scan_windows(window, job.release, finish_by - job.duration, job.duration)
     start = scan.starts[scan.best_index()]

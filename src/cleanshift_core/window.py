@@ -23,7 +23,6 @@ from .measure import (
     EnergyMeter,
     EnergyMode,
     EnergyReading,
-    check_functional_unit,
     parse_energy_mode,
 )
 from .plan import Plan
@@ -32,8 +31,9 @@ from .providers.base import GridIntensityProvider
 from .providers.mock import MockProvider
 from .providers.spec import ProviderSpec, build_provider
 from .receipt import CarbonReceipt
+from .request import EnergyRequest, WindowRequest
 from .scheduling import plan_job, settle_receipt, wait_for_window
-from .timeutil import SYSTEM_CLOCK, Clock, parse_duration
+from .timeutil import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -247,40 +247,38 @@ def carbon_window(
     if max_delay_hours is not None and max_delay is not None:
         raise ConfigurationError("pass max_delay or max_delay_hours, not both")
     delay = max_delay if max_delay is not None else max_delay_hours
-    job = JobSpec.create(duration=duration, max_delay=delay, finish_by=finish_by)
-    rules = SchedulingRules(
+    request = WindowRequest.create(
+        duration=duration,
+        max_delay=delay,
+        finish_by=finish_by,
         policy=policy,
         max_intensity=max_intensity_gco2_per_kwh,
         min_savings_pct=min_savings_pct,
         on_provider_error=on_provider_error,
+        replan_interval=replan_interval,
     )
-    if power_kw is not None and not (isinstance(power_kw, (int, float)) and power_kw > 0):
-        raise ConfigurationError(
-            f"power_kw must be a positive number of kilowatts, got {power_kw!r}"
-        )
-    energy_mode = parse_energy_mode(energy)
-    if energy_mode is EnergyMode.MEASURED and rules.policy is Policy.HALT_IF_DIRTY:
+    draw = EnergyRequest(
+        power_kw, mode=parse_energy_mode(energy), sci_functional_unit=sci_functional_unit
+    )
+    if draw.mode is EnergyMode.MEASURED and request.rules.policy is Policy.HALT_IF_DIRTY:
         raise ConfigurationError(
             "energy='measured' measures this process, but policy='halt_if_dirty' runs the work "
             "in a child process; use another policy or pass power_kw"
         )
-    unit = check_functional_unit(sci_functional_unit)
     if not (isinstance(poll_interval_seconds, (int, float)) and poll_interval_seconds > 0):
         raise ConfigurationError(
             f"poll_interval_seconds must be positive, got {poll_interval_seconds!r}"
         )
     return CarbonWindow(
         build_provider(provider) if provider is not None else MockProvider(clock=clock),
-        job,
-        rules,
-        power_kw=power_kw,
+        request.job,
+        request.rules,
+        power_kw=draw.power_kw,
         poll_interval_seconds=float(poll_interval_seconds),
-        replan_interval=parse_duration(replan_interval, "replan_interval")
-        if replan_interval is not None
-        else None,
+        replan_interval=request.replan_interval,
         clock=clock,
-        energy=energy_mode,
-        sci_functional_unit=unit,
+        energy=draw.mode,
+        sci_functional_unit=draw.sci_functional_unit,
     )
 
 

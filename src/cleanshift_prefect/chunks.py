@@ -34,11 +34,14 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_run_logger
 
 from cleanshift_core import (
+    ChunkRequest,
     ConfigurationError,
+    EnergyRequest,
     JobSpec,
     OnProviderError,
     Plan,
     SchedulingRules,
+    WindowRequest,
     plan_interruptible,
     settle_receipt,
 )
@@ -46,13 +49,12 @@ from cleanshift_core.timeutil import (
     SYSTEM_CLOCK,
     Clock,
     format_duration,
-    parse_duration,
     sleep_until,
 )
 
 from .artifacts import ArtifactKeys, announce_window, publish_deferral, publish_receipt
-from .decorator import _run_async
-from .providers import ProviderArg, ProviderRef
+from .providers import ProviderArg, ProviderSource
+from .runtime import run_async
 
 R = TypeVar("R")
 
@@ -70,7 +72,7 @@ class ChunkRun(Generic[R]):
 class ChunksConfig:
     """Everything ``@carbon_chunks`` validated at decoration time."""
 
-    provider: ProviderRef
+    provider: ProviderSource
     job: JobSpec
     rules: SchedulingRules
     min_chunk: timedelta | None
@@ -121,30 +123,22 @@ def carbon_chunks(
         raise ConfigurationError(
             "@carbon_chunks needs the job's total running time, e.g. duration='6h'"
         )
-    job = JobSpec.create(duration=duration, max_delay=max_delay, finish_by=finish_by)
-    rules = SchedulingRules(on_provider_error=on_provider_error)
-    min_length = None
-    if min_chunk is not None:
-        min_length = parse_duration(min_chunk, "min_chunk")
-        if not timedelta(0) < min_length <= job.duration:
-            raise ConfigurationError(
-                f"min_chunk must be positive and no longer than duration ({job.duration}), "
-                f"got {min_length}; e.g. min_chunk='1h'"
-            )
-    if max_chunks is not None and (
-        isinstance(max_chunks, bool) or not isinstance(max_chunks, int) or max_chunks < 1
-    ):
-        raise ConfigurationError(
-            f"max_chunks must be a whole number ≥ 1, got {max_chunks!r}; e.g. max_chunks=4"
-        )
-    if power_kw is not None and not (
-        isinstance(power_kw, (int, float)) and not isinstance(power_kw, bool) and power_kw > 0
-    ):
-        raise ConfigurationError(
-            f"power_kw must be a positive number of kilowatts, got {power_kw!r}"
-        )
+    request = WindowRequest.create(
+        duration=duration,
+        max_delay=max_delay,
+        finish_by=finish_by,
+        on_provider_error=on_provider_error,
+    )
+    chunking = ChunkRequest.create(request.duration, min_chunk, max_chunks)
+    energy = EnergyRequest(power_kw)
     config = ChunksConfig(
-        ProviderRef(provider), job, rules, min_length, max_chunks, power_kw, clock
+        ProviderSource(provider),
+        request.job,
+        request.rules,
+        chunking.min_chunk,
+        chunking.max_chunks,
+        energy.power_kw,
+        clock,
     )
 
     def decorate(target: Task[..., Any] | Callable[..., Any]) -> CarbonChunks:
@@ -184,7 +178,7 @@ class CarbonChunks:
         except TypeError as exc:
             raise TypeError(f"{self.name}: {exc} (chunk is passed by cleanshift)") from None
         run = self._run(bound.arguments)
-        return run if self.task.isasync else _run_async(run)
+        return run if self.task.isasync else run_async(run)
 
     async def _run(self, arguments: dict[str, Any]) -> list[Any]:
         config, log = self.config, get_run_logger()
@@ -290,7 +284,7 @@ def _wait_then_run(
 
     @functools.wraps(fn)
     def run_chunk(*args: Any, **kwargs: Any) -> ChunkRun[Any]:
-        _run_async(wait(args, kwargs))
+        run_async(wait(args, kwargs))
         started = clock.now()
         result = fn(*args, **kwargs)
         return ChunkRun(result, started, clock.now())

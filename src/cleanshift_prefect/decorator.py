@@ -11,12 +11,9 @@ a local flow), the wait is an async sleep inside the flow run's process, which s
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
@@ -24,18 +21,19 @@ from prefect import Flow, Task
 
 from cleanshift_core import (
     ConfigurationError,
+    EnergyRequest,
     GridIntensityProvider,
-    JobSpec,
     OnProviderError,
     Policy,
-    SchedulingRules,
+    WindowRequest,
 )
+from cleanshift_core.measure import parse_energy_mode
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, parse_duration
 
 from . import runtime
 from .blocks import GridIntensityCredentials
-from .providers import ProviderArg, ProviderRef
-from .runtime import CarbonConfig, Opened, Site, close_window, open_window
+from .providers import ProviderArg, ProviderSource
+from .runtime import CarbonConfig, Opened, Site, close_window, open_window, run_async
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -59,6 +57,8 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
     min_savings_pct: float = 0.0,
     on_provider_error: OnProviderError | str = OnProviderError.RUN_NOW,
     power_kw: float | None = None,
+    energy: str = "nominal",
+    sci_functional_unit: tuple[str, float] | None = None,
     replan_interval: timedelta | str | None = None,
     min_deferral: timedelta | str = timedelta(minutes=1),
     locations: Mapping[str, ProviderArg] | None = None,
@@ -86,6 +86,10 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
         min_savings_pct: do not wait for a gain smaller than this percentage.
         on_provider_error: ``run_now`` (default), ``wait_until_deadline`` or ``fail``.
         power_kw: average power draw, so receipts can report grams.
+        energy: ``nominal`` (default: ``power_kw`` × running time) or ``measured``
+            (CodeCarbon around the work, extra ``[measure]``; a failed measurement never
+            fails the run, the receipt says why).
+        sci_functional_unit: the SCI functional unit R, e.g. ``("rows", 1e6)``.
         replan_interval: re-read the forecast this often while waiting in-process.
         min_deferral: from a deployment, waits at least this long reschedule the flow run to
             the window and free its process; shorter ones are slept in-process.
@@ -97,30 +101,23 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
     """
     if callable(provider) and not isinstance(provider, _PROVIDER_OBJECTS):
         return carbon_window()(provider)
-    job = JobSpec.create(duration=duration, max_delay=max_delay, finish_by=finish_by)
-    rules = SchedulingRules(
+    request = WindowRequest.create(
+        duration=duration,
+        max_delay=max_delay,
+        finish_by=finish_by,
         policy=policy,
         max_intensity=max_intensity,
         min_savings_pct=min_savings_pct,
         on_provider_error=on_provider_error,
+        replan_interval=replan_interval,
     )
-    if rules.policy is Policy.HALT_IF_DIRTY:
+    draw = EnergyRequest(
+        power_kw, mode=parse_energy_mode(energy), sci_functional_unit=sci_functional_unit
+    )
+    if request.rules.policy is Policy.HALT_IF_DIRTY:
         raise ConfigurationError(
             "policy='halt_if_dirty' pauses a child process, which a Prefect task cannot be; use "
             "policy='min_carbon' or 'threshold', or cleanshift_core.carbon_window inside the task"
-        )
-    if power_kw is not None and not (
-        isinstance(power_kw, (int, float)) and not isinstance(power_kw, bool) and power_kw > 0
-    ):
-        raise ConfigurationError(
-            f"power_kw must be a positive number of kilowatts, got {power_kw!r}"
-        )
-    replan = (
-        parse_duration(replan_interval, "replan_interval") if replan_interval is not None else None
-    )
-    if replan is not None and replan <= timedelta(0):
-        raise ConfigurationError(
-            f"replan_interval must be positive, got {replan_interval!r}; e.g. '30m'"
         )
     deferral = parse_duration(min_deferral, "min_deferral")
     if deferral < timedelta(0):
@@ -129,14 +126,16 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
     if refs:
         provider = next(iter(locations.values()))  # type: ignore[union-attr]
     config = CarbonConfig(
-        ProviderRef(provider),
-        job,
-        rules,
-        power_kw,
-        replan,
+        ProviderSource(provider),
+        request.job,
+        request.rules,
+        draw.power_kw,
+        request.replan_interval,
         deferral,
         clock,
         refs,
+        draw.mode,
+        draw.sci_functional_unit,
     )
 
     def decorate(target: F) -> F:
@@ -173,11 +172,8 @@ def _wrap(func: Callable[..., Any], config: CarbonConfig) -> Callable[..., Any]:
             opened = await open_window(config, site)
             if not isinstance(opened, Opened):
                 return opened
-            token = runtime._CURRENT_PLAN.set(opened.plan)
-            try:
+            with runtime.running_plan(opened.plan):
                 result = await func(*args, **kwargs)
-            finally:
-                runtime._CURRENT_PLAN.reset(token)
             await close_window(config, site, opened)
             return result
 
@@ -186,15 +182,12 @@ def _wrap(func: Callable[..., Any], config: CarbonConfig) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         site = Site.locate(wrapper, name)
-        opened = _run_async(open_window(config, site))
+        opened = run_async(open_window(config, site))
         if not isinstance(opened, Opened):
             return opened
-        token = runtime._CURRENT_PLAN.set(opened.plan)
-        try:
+        with runtime.running_plan(opened.plan):
             result = func(*args, **kwargs)
-        finally:
-            runtime._CURRENT_PLAN.reset(token)
-        _run_async(close_window(config, site, opened))
+        run_async(close_window(config, site, opened))
         return result
 
     return wrapper
@@ -202,7 +195,7 @@ def _wrap(func: Callable[..., Any], config: CarbonConfig) -> Callable[..., Any]:
 
 def _location_refs(
     locations: Mapping[str, ProviderArg] | None, provider: Any
-) -> dict[str, ProviderRef] | None:
+) -> dict[str, ProviderSource] | None:
     if locations is None:
         return None
     if provider is not None:
@@ -214,27 +207,12 @@ def _location_refs(
             "locations must be a non-empty mapping from your location label (e.g. 'eu-north-1' "
             "or a Kubernetes context) to its provider"
         )
-    refs: dict[str, ProviderRef] = {}
+    refs: dict[str, ProviderSource] = {}
     for label, value in locations.items():
         if not isinstance(label, str) or not label.strip():
             raise ConfigurationError(f"location labels must be non-empty strings, got {label!r}")
         try:
-            refs[label] = ProviderRef(value)
+            refs[label] = ProviderSource(value)
         except ConfigurationError as exc:
             raise ConfigurationError(f"location {label!r}: {exc}") from None
     return refs
-
-
-def _run_async(coro: Awaitable[T]) -> T:
-    """Run ``coro`` from sync code, keeping Prefect's run context (a context variable).
-
-    With no loop in this thread, ``asyncio.run`` copies the context itself; under a running
-    loop (a sync task called from async code) a helper thread runs it in a copy of ours.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    context = contextvars.copy_context()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(context.run, asyncio.run, coro).result()  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cleanshift_core import ConfigurationError, GridIntensityProvider, ProviderSpec, shared_provider
+from cleanshift_core.deprecation import renamed
 
 from .blocks import BLOCK_TYPE_SLUG, GridIntensityCredentials
 
@@ -29,8 +30,9 @@ ProviderArg = (
 )
 
 
-class ProviderRef:
-    """A validated reference to the provider one decorated step asks."""
+class ProviderSource:
+    """A validated reference to the provider one decorated step asks (named apart from
+    Airflow's ``ProviderRef``, a plain connection-id-or-spec type)."""
 
     def __init__(self, value: ProviderArg) -> None:
         self._block_name: str | None = None
@@ -70,7 +72,11 @@ class ProviderRef:
 
     def __repr__(self) -> str:
         if self._block_name is not None:
-            return f"ProviderRef(block={BLOCK_TYPE_SLUG}/{self._block_name})"
+            return f"ProviderSource(block={BLOCK_TYPE_SLUG}/{self._block_name})"
         if self._instance is not None:
-            return f"ProviderRef({self._instance!r})"
-        return f"ProviderRef({self._spec!r})"
+            return f"ProviderSource({self._instance!r})"
+        return f"ProviderSource({self._spec!r})"
+
+
+#: Deprecated names (one release): ``ProviderRef`` is Airflow's name for a different thing.
+__getattr__ = renamed(__name__, {"ProviderRef": "ProviderSource"})

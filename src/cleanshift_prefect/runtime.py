@@ -23,13 +23,17 @@ whole wait, finish in the background on the step's event loop).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -44,11 +48,11 @@ from cleanshift_core import (
     JobSpec,
     Plan,
     SchedulingRules,
-    plan_across_locations,
-    plan_job,
+    plan_request,
     settle_receipt,
     wait_for_window,
 )
+from cleanshift_core.measure import EnergyMeter, EnergyMode
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, format_duration
 
 from .artifacts import (
@@ -62,17 +66,19 @@ from .artifacts import (
 )
 from .deferral import PendingWait, forget_plan, not_an_attempt, pending_plan, reschedule
 from .outbox import Outbox
-from .providers import ProviderRef
+from .providers import ProviderSource
 
 #: Name of the Running state a local flow run shows while it waits for its window.
 LOCAL_WAIT_STATE_NAME = "Waiting for carbon window"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class CarbonConfig:
     """Everything ``@carbon_window`` validated at decoration time."""
 
-    provider: ProviderRef
+    provider: ProviderSource
     job: JobSpec
     rules: SchedulingRules
     power_kw: float | None
@@ -80,15 +86,18 @@ class CarbonConfig:
     min_deferral: timedelta
     clock: Clock = SYSTEM_CLOCK
     #: label → provider, when the location is chosen together with the start.
-    locations: dict[str, ProviderRef] | None = None
+    locations: dict[str, ProviderSource] | None = None
+    #: ``measured``: CodeCarbon around the work (the receipt's energy); SCI unit R if given.
+    energy: EnergyMode = EnergyMode.NOMINAL
+    sci_functional_unit: tuple[str, float] | None = None
 
     async def plan(self, first_start: datetime | None = None) -> Plan:
         """Plan now; a retry passes its run's ``first_start`` and keeps that run's deadline."""
         job = self.job if first_start is None else self.job.retried(first_start, self.clock.now())
         if self.locations:
-            providers = {label: await ref.get() for label, ref in self.locations.items()}
-            return await plan_across_locations(providers, job, self.rules, self.clock)
-        return await plan_job(await self.provider.get(), job, self.rules, self.clock)
+            locations = {label: await ref.get() for label, ref in self.locations.items()}
+            return await plan_request(None, job, self.rules, self.clock, locations=locations)
+        return await plan_request(await self.provider.get(), job, self.rules, self.clock)
 
     async def provider_for(self, plan: Plan) -> Any:
         """The provider of the plan's location (waits, re-plans and receipts ask it)."""
@@ -98,17 +107,42 @@ class CarbonConfig:
 
 
 #: The plan of the decorated call that is running now (see :func:`current_plan`).
-_CURRENT_PLAN: ContextVar[Plan | None] = ContextVar("cleanshift_current_plan", default=None)
+CURRENT_PLAN: ContextVar[Plan | None] = ContextVar("cleanshift_current_plan", default=None)
+
+
+@contextmanager
+def running_plan(plan: Plan) -> Iterator[None]:
+    """Make ``plan`` the :func:`current_plan` while the decorated call runs."""
+    token = CURRENT_PLAN.set(plan)
+    try:
+        yield
+    finally:
+        CURRENT_PLAN.reset(token)
+
+
+def run_async(coro: Awaitable[T]) -> T:
+    """Run ``coro`` from sync code, keeping Prefect's run context (a context variable).
+
+    With no loop in this thread, ``asyncio.run`` copies the context itself; under a running
+    loop (a sync task called from async code) a helper thread runs it in a copy of ours.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(context.run, asyncio.run, coro).result()  # type: ignore[arg-type]
 
 
 def current_plan() -> Plan | None:
     """Inside a ``@carbon_window`` function: the plan it runs under (``None`` elsewhere)."""
-    return _CURRENT_PLAN.get()
+    return CURRENT_PLAN.get()
 
 
 def current_location() -> str | None:
     """Inside a ``@carbon_window(locations=...)`` function: the location chosen for it."""
-    plan = _CURRENT_PLAN.get()
+    plan = CURRENT_PLAN.get()
     return plan.location if plan is not None else None
 
 
@@ -178,6 +212,7 @@ class Opened:
 
     plan: Plan
     ran_at: datetime
+    meter: EnergyMeter | None = None
 
 
 async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
@@ -225,15 +260,25 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
     if not site.one_loop:
         await site.outbox.flush()
     log.info("Carbon window open: running %s", site.name)
-    return Opened(plan, clock.now())
+    meter = EnergyMeter() if config.energy is EnergyMode.MEASURED else None
+    if meter is not None:
+        meter.start()
+    return Opened(plan, clock.now(), meter)
 
 
 async def close_window(config: CarbonConfig, site: Site, opened: Opened) -> None:
     """Settle and publish the receipt of a finished run, and await every artifact write the
     call started (the ones :func:`open_window` left running while the work ran, too)."""
     provider = await config.provider_for(opened.plan)
+    finished = config.clock.now()
+    reading = opened.meter.stop() if opened.meter is not None else None
     receipt = await settle_receipt(
-        provider, opened.plan, [(opened.ran_at, config.clock.now())], power_kw=config.power_kw
+        provider,
+        opened.plan,
+        [(opened.ran_at, finished)],
+        power_kw=config.power_kw,
+        energy=reading,
+        sci_functional_unit=config.sci_functional_unit,
     )
     savings = receipt.estimated_savings_pct
     site.logger.info(

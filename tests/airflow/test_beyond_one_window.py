@@ -203,3 +203,52 @@ def test_chunked_example_runs_each_chunk_in_its_slot_and_sums_the_receipts():
     ]
     assert matching == len(rows) and counted == 1 + len(others)
     assert grams == pytest.approx(total.avoided_g + sum(r.receipt["avoided_g"] for r in others))
+
+
+# --- the location sensor shares the sensor's start/end-from-trigger wiring ------------------
+
+
+def test_location_sensor_refuses_end_from_trigger_without_start_from_trigger():
+    with pytest.raises(ConfigurationError, match="end_from_trigger=True needs start_from_trigger"):
+        CarbonLocationSensor(
+            task_id="w", locations={"a": "mock"}, duration="1h", end_from_trigger=True
+        )
+
+
+def test_location_sensor_on_a_worker_has_no_start_trigger_kwargs():
+    sensor = CarbonLocationSensor(task_id="w", locations={"a": "mock"}, duration="1h")
+    assert not sensor.start_from_trigger and not sensor.end_from_trigger
+    assert sensor.start_trigger_args.trigger_kwargs == {}
+
+
+@needs_start_from_trigger
+@pytest.mark.parametrize("end_from_trigger", [False, True])
+def test_location_sensor_starting_in_the_triggerer_passes_end_from_trigger(end_from_trigger):
+    sensor = CarbonLocationSensor(
+        task_id="where",
+        locations={"a": "mock", "b": "mock:region=B"},
+        duration="1h",
+        start_from_trigger=True,
+        end_from_trigger=end_from_trigger,
+    )
+    assert sensor.start_from_trigger and sensor.end_from_trigger is end_from_trigger
+    trigger = CarbonWindowTrigger(**sensor.start_trigger_args.trigger_kwargs)
+    assert trigger.end_from_trigger is end_from_trigger
+    assert set(trigger.locations) == {"a", "b"}
+
+
+async def test_a_location_trigger_that_ends_the_task_pushes_the_chosen_location():
+    # What CarbonLocationSensor.execute_complete would push, when no worker resumes it.
+    from airflow.triggers.base import TaskSuccessEvent
+
+    trigger = CarbonWindowTrigger(
+        provider={"kind": "mock"},
+        locations={"dirty": {"kind": "mock", "base_intensity": 500}, "clean": {"kind": "mock"}},
+        duration=5.0,
+        max_delay=0.0,
+        end_from_trigger=True,
+    )
+    [event] = [e async for e in trigger.run()]
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.xcoms[LOCATION_XCOM_KEY] == event.xcoms["return_value"]
+    assert Plan.model_validate(event.xcoms[PLAN_XCOM_KEY]).location == event.xcoms["return_value"]

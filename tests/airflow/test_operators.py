@@ -398,3 +398,22 @@ def test_the_extra_link_opens_the_tab_inside_airflows_ui():
     assert link.get_link(None, ti_key=mapped).endswith(
         "/tasks/chunk/mapped/3/plugin/cleanshift_receipt"
     )
+
+
+def test_the_task_form_waits_in_the_triggerer_and_refuses_deferrable_false():
+    window = {"provider": "mock", "duration": "1h"}
+    # deferrable=True is what the task form does anyway: accepted by both forms.
+    assert CarbonAwarePythonOperator(task_id="t", python_callable=print, deferrable=True, **window)
+    carbon_task(deferrable=True, **window)
+    for build in (
+        lambda: CarbonAwarePythonOperator(
+            task_id="t", python_callable=print, deferrable=False, **window
+        ),
+        lambda: carbon_task(deferrable=False, **window),  # at decoration, before any DAG
+    ):
+        with pytest.raises(ConfigurationError, match="CarbonWindowSensor\\(deferrable=False\\)"):
+            build()
+    with pytest.raises(ConfigurationError, match="deferrable must be True or False"):
+        carbon_task(deferrable="no", **window)
+    with pytest.raises(ConfigurationError, match="energy_kwh must be a positive number"):
+        carbon_task(energy_kwh=0, **window)

@@ -10,7 +10,7 @@ from cleanshift_core import (
     ConfigurationError,
     JobSpec,
     SchedulingRules,
-    plan_batch,
+    decide_batch,
     plan_batch_with_provider,
 )
 from cleanshift_core.batch import _max_overlap
@@ -43,14 +43,14 @@ async def test_one_forecast_fetch_serves_every_job():
 
 
 def test_without_a_cap_the_fleet_piles_into_the_valley():
-    batch = plan_batch(hourly(VALLEY), fleet(5), SchedulingRules(), T0)
+    batch = decide_batch(hourly(VALLEY), fleet(5), SchedulingRules(), T0)
     assert {p.start for p in batch.plans.values()} == {T0 + timedelta(hours=4)}
     assert batch.peak_concurrency == 5
 
 
 @pytest.mark.parametrize("cap", [1, 2, 3])
 def test_the_cap_holds_and_jobs_take_the_next_cleanest_slots(cap):
-    batch = plan_batch(
+    batch = decide_batch(
         hourly(VALLEY), fleet(6, hours=1.5), SchedulingRules(), T0, max_concurrent=cap
     )
     spans = intervals(batch)
@@ -73,7 +73,7 @@ def test_jobs_are_placed_in_deadline_order():
         "relaxed": JobSpec.create(duration=1, max_delay="10h"),
         "urgent": JobSpec.create(duration=1, max_delay="4h"),
     }
-    batch = plan_batch(hourly(VALLEY), jobs, SchedulingRules(), T0, max_concurrent=1)
+    batch = decide_batch(hourly(VALLEY), jobs, SchedulingRules(), T0, max_concurrent=1)
     assert batch.order == ["urgent", "relaxed"]
     assert batch.plans["urgent"].start == T0 + timedelta(
         hours=4
@@ -81,7 +81,7 @@ def test_jobs_are_placed_in_deadline_order():
 
 
 def test_an_impossible_cap_is_reported_not_hidden():
-    batch = plan_batch(
+    batch = decide_batch(
         hourly(VALLEY), fleet(3, delay="0h"), SchedulingRules(), T0, max_concurrent=1
     )
     assert len(batch.over_cap) == 2 and batch.peak_concurrency == 3
@@ -90,12 +90,12 @@ def test_an_impossible_cap_is_reported_not_hidden():
 @pytest.mark.parametrize("cap", [0, -1, 1.5, True])
 def test_bad_caps_are_refused(cap):
     with pytest.raises(ConfigurationError, match="max_concurrent"):
-        plan_batch(hourly(VALLEY), fleet(2), SchedulingRules(), T0, max_concurrent=cap)
+        decide_batch(hourly(VALLEY), fleet(2), SchedulingRules(), T0, max_concurrent=cap)
 
 
 def test_cap_needs_min_carbon_and_jobs_must_be_specs():
     with pytest.raises(ConfigurationError, match="min_carbon"):
-        plan_batch(
+        decide_batch(
             hourly(VALLEY),
             fleet(2),
             SchedulingRules(policy="threshold", max_intensity=100),
@@ -103,4 +103,4 @@ def test_cap_needs_min_carbon_and_jobs_must_be_specs():
             max_concurrent=1,
         )
     with pytest.raises(ConfigurationError, match="JobSpec"):
-        plan_batch(hourly(VALLEY), {"x": "2h"}, SchedulingRules(), T0)
+        decide_batch(hourly(VALLEY), {"x": "2h"}, SchedulingRules(), T0)

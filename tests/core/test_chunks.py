@@ -16,8 +16,8 @@ from cleanshift_core import (
     JobSpec,
     Plan,
     build_receipt,
-    chunk_plans,
-    plan_chunks,
+    decide_chunks,
+    plans_per_chunk,
 )
 
 from .conftest import T0, hourly
@@ -32,7 +32,7 @@ def job(hours: float, span_hours: float = 10) -> JobSpec:
 
 
 def test_unconstrained_takes_exactly_the_cleanest_slots():
-    plan = plan_chunks(hourly(VALUES), job(4), T0)
+    plan = decide_chunks(hourly(VALUES), job(4), T0)
     best = min(combinations(range(len(VALUES)), 4), key=lambda c: sum(VALUES[i] for i in c))
     assert plan.method == "exact"
     assert plan.expected_intensity == pytest.approx(sum(VALUES[i] for i in best) / 4)
@@ -48,16 +48,16 @@ def test_unconstrained_takes_exactly_the_cleanest_slots():
 
 
 def test_fractional_durations_use_part_of_the_marginal_slot():
-    plan = plan_chunks(hourly(VALUES), job(2.5), T0)
+    plan = decide_chunks(hourly(VALUES), job(2.5), T0)
     total = sum((c.end - c.start).total_seconds() for c in plan.chunks)
     assert total == pytest.approx(2.5 * 3600)
     assert plan.expected_intensity == pytest.approx((80 + 90 + 0.5 * 95) / 2.5)
 
 
 def test_chunk_plan_round_trips_and_maps_to_one_plan_per_chunk():
-    plan = plan_chunks(hourly(VALUES), job(4), T0)
+    plan = decide_chunks(hourly(VALUES), job(4), T0)
     assert ChunkPlan.model_validate_json(plan.model_dump_json()) == plan
-    plans = chunk_plans(plan)
+    plans = plans_per_chunk(plan)
     assert len(plans) == len(plan.chunks)
     for p, c in zip(plans, plan.chunks):
         assert isinstance(p, Plan) and p.start == c.start and p.end == c.end
@@ -67,7 +67,7 @@ def test_chunk_plan_round_trips_and_maps_to_one_plan_per_chunk():
 
 def test_receipt_sums_every_chunk():
     series = hourly(VALUES, basis="measured")
-    plan = plan_chunks(series, job(4), T0)
+    plan = decide_chunks(series, job(4), T0)
     receipt = build_receipt(plan.as_plan(), plan.run_intervals, [series], power_kw=2.0)
     assert receipt.duration_seconds == pytest.approx(4 * 3600)
     assert receipt.avg_intensity_gco2_per_kwh == pytest.approx((100 + 90 + 95 + 80) / 4)
@@ -102,7 +102,7 @@ def brute_force(values: list[float], slots: int, min_slots: int, max_chunks: int
     "min_chunk, max_chunks", [("2h", None), (None, 1), (None, 2), ("2h", 2), ("3h", None)]
 )
 def test_limits_on_a_slot_grid_are_solved_exactly(min_chunk, max_chunks):
-    plan = plan_chunks(hourly(VALUES), job(4), T0, min_chunk=min_chunk, max_chunks=max_chunks)
+    plan = decide_chunks(hourly(VALUES), job(4), T0, min_chunk=min_chunk, max_chunks=max_chunks)
     _check_limits(plan, 4 * 3600, min_chunk and plan.min_chunk_seconds, max_chunks)
     assert plan.method == "exact"
     min_slots = int(plan.min_chunk_seconds // 3600) if min_chunk else 1
@@ -119,7 +119,7 @@ def test_limits_on_a_slot_grid_are_solved_exactly(min_chunk, max_chunks):
 def test_the_grid_optimum_matches_brute_force(values, slots, min_slots, max_chunks):
     slots = min(slots, len(values))
     min_slots = min(min_slots, slots)
-    plan = plan_chunks(
+    plan = decide_chunks(
         hourly(values),
         job(slots, len(values)),
         T0,
@@ -132,7 +132,7 @@ def test_the_grid_optimum_matches_brute_force(values, slots, min_slots, max_chun
 
 
 def test_off_grid_limits_use_the_heuristic_and_never_lose_to_one_window():
-    plan = plan_chunks(hourly(VALUES), job(3.5), T0, min_chunk="75m", max_chunks=2)
+    plan = decide_chunks(hourly(VALUES), job(3.5), T0, min_chunk="75m", max_chunks=2)
     assert plan.method in {"heuristic", "contiguous"}
     _check_limits(plan, 3.5 * 3600, 75 * 60, 2)
 
@@ -160,8 +160,8 @@ def test_any_limits_are_always_satisfied(values, fraction, min_fraction, max_chu
     span = len(values)
     duration = round(max(fraction * span, 0.25), 2)
     min_chunk = timedelta(hours=duration * min_fraction) if min_fraction else None
-    unconstrained = plan_chunks(hourly(values), job(duration, span), T0)
-    plan = plan_chunks(
+    unconstrained = decide_chunks(hourly(values), job(duration, span), T0)
+    plan = decide_chunks(
         hourly(values), job(duration, span), T0, min_chunk=min_chunk, max_chunks=max_chunks
     )
     _check_limits(plan, duration * 3600, min_chunk and min_chunk.total_seconds(), max_chunks)
@@ -170,8 +170,8 @@ def test_any_limits_are_always_satisfied(values, fraction, min_fraction, max_chu
 
 def test_bad_limits_and_short_data_are_refused():
     with pytest.raises(ConfigurationError, match="min_chunk"):
-        plan_chunks(hourly(VALUES), job(2), T0, min_chunk="3h")
+        decide_chunks(hourly(VALUES), job(2), T0, min_chunk="3h")
     with pytest.raises(ConfigurationError, match="max_chunks"):
-        plan_chunks(hourly(VALUES), job(2), T0, max_chunks=0)
+        decide_chunks(hourly(VALUES), job(2), T0, max_chunks=0)
     with pytest.raises(BadSeriesError, match="less than the job"):
-        plan_chunks(hourly(VALUES[:3]), job(4), T0)
+        decide_chunks(hourly(VALUES[:3]), job(4), T0)

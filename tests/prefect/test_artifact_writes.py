@@ -18,7 +18,7 @@ from cleanshift_core.providers.mock import MockProvider
 from cleanshift_prefect import artifacts
 from cleanshift_prefect.artifacts import ArtifactKeys
 from cleanshift_prefect.outbox import MAX_CONCURRENT_WRITES
-from cleanshift_prefect.providers import ProviderRef
+from cleanshift_prefect.providers import ProviderSource
 from cleanshift_prefect.runtime import CarbonConfig, Site, close_window, open_window
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=timezone.utc)
@@ -71,7 +71,7 @@ class HeldApi:
 def waiting_step() -> tuple[Clock, CarbonConfig, Site]:
     clock = Clock()
     config = CarbonConfig(
-        ProviderRef(MockProvider(region="HELD", clock=clock)),
+        ProviderSource(MockProvider(region="HELD", clock=clock)),
         JobSpec.create("1h", max_delay="12h"),
         SchedulingRules(),
         power_kw=None,
