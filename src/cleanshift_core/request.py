@@ -226,12 +226,7 @@ class EnergyRequest:
                 )
 
     def to_kwargs(self) -> dict[str, Any]:
-        """The receipt's energy arguments (``settle_receipt``); the mode is the caller's to act on."""
-        return {
-            "power_kw": self.power_kw,
-            "energy_kwh": self.energy_kwh,
-            "sci_functional_unit": self.sci_functional_unit,
-        }
+        return {"power_kw": self.power_kw, "energy_kwh": self.energy_kwh}
 
 
 async def plan_request(
