@@ -38,6 +38,7 @@ from cleanshift_core import (
     shared_provider,
 )
 from cleanshift_core.errors import BadSeriesError
+from cleanshift_core.measure import EnergyReading, EnergySource
 from cleanshift_core.timeutil import sleep_until_blocking
 from cleanshift_core.window import run_sync
 
@@ -45,7 +46,7 @@ from .compat import AirflowException, AirflowFailException
 from .hooks import ProviderArg, ProviderRef, provider_reference, resolve_spec
 from .keys import PLAN_XCOM_KEY, RECEIPT_PARTS_XCOM_KEY, RECEIPT_XCOM_KEY
 from .links import CarbonReceiptLink
-from .operators import CarbonReceiptOperator, describe, settle_and_push
+from .operators import CarbonReceiptOperator, describe, rendered_energy, settle_and_push
 from .triggers import CarbonWindowTrigger
 from .waiting import DEFER_THRESHOLD, CarbonWaitMixin, utcnow
 from .window_args import carbon_window_request
@@ -226,9 +227,15 @@ class CarbonChunksReceiptOperator(CarbonReceiptOperator):
         )
         ti.xcom_push(key=PLAN_XCOM_KEY, value=whole)  # the tab charts it here too
         provider = shared_provider(resolve_spec(self._provider(context, plan)))
+        energy_kwh, note = rendered_energy(self.energy_kwh)
         receipt = run_sync(
             settle_receipt(
-                provider, plan, intervals, power_kw=self.power_kw, energy_kwh=self.energy_kwh
+                provider,
+                plan,
+                intervals,
+                power_kw=self.power_kw,
+                energy_kwh=energy_kwh,
+                energy=None if note is None else EnergyReading(EnergySource.UNKNOWN, note=note),
             )
         )
         ti.xcom_push(key=RECEIPT_XCOM_KEY, value=receipt.model_dump(mode="json"))

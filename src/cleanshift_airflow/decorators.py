@@ -19,6 +19,7 @@ from typing import Any
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
 from cleanshift_core import EnergyRequest
+from cleanshift_core.measure import parse_energy_mode
 
 from .operators import CarbonAwarePythonOperator, check_task_deferrable
 from .window_args import carbon_window_request
@@ -57,7 +58,12 @@ def carbon_task(
     and any ``@task`` argument. Window and energy arguments, and ``deferrable`` (only
     ``True``: the task form waits in the triggerer), are validated at decoration time."""
     carbon_window_request(**{k: kwargs[k] for k in _WINDOW_ARGS if k in kwargs})
-    EnergyRequest(kwargs.get("power_kw"), kwargs.get("energy_kwh"))
+    EnergyRequest(
+        kwargs.get("power_kw"),
+        kwargs.get("energy_kwh"),
+        mode=parse_energy_mode(kwargs.get("energy", "nominal")),
+        sci_functional_unit=kwargs.get("sci_functional_unit"),
+    )
     check_task_deferrable(kwargs.get("deferrable", True))
     return task_decorator_factory(
         python_callable=python_callable,

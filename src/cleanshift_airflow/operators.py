@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,13 @@ from cleanshift_core import (
     Plan,
     settle_receipt,
     shared_provider,
+)
+from cleanshift_core.measure import (
+    EnergyMeter,
+    EnergyMode,
+    EnergyReading,
+    EnergySource,
+    parse_energy_mode,
 )
 from cleanshift_core.window import run_sync
 
@@ -54,6 +62,8 @@ def settle_and_push(
     ran: tuple[datetime, datetime],
     power_kw: float | None,
     energy_kwh: float | None = None,
+    energy: EnergyReading | None = None,
+    sci_functional_unit: tuple[str, float] | None = None,
 ) -> CarbonReceipt:
     """Settle the receipt of a run with the core and push it to XCom (``cleanshift_receipt``)."""
     receipt = run_sync(
@@ -63,10 +73,28 @@ def settle_and_push(
             [ran],
             power_kw=power_kw,
             energy_kwh=energy_kwh,
+            energy=energy,
+            sci_functional_unit=sci_functional_unit,
         )
     )
     context["ti"].xcom_push(key=RECEIPT_XCOM_KEY, value=receipt.model_dump(mode="json"))
     return receipt
+
+
+def rendered_energy(value: float | str | None) -> tuple[float | None, str | None]:
+    """``energy_kwh`` after templating: (kWh, None), or (None, why it is not usable)."""
+    if value is None or isinstance(value, (int, float)):
+        return value, None
+    text = value.strip()
+    if text in ("", "None"):
+        return None, "energy_kwh rendered empty (the upstream task pushed no energy)"
+    try:
+        kwh = float(text)
+    except ValueError:
+        return None, f"energy_kwh rendered to {text[:40]!r}, not a number of kWh"
+    if not (math.isfinite(kwh) and kwh > 0):
+        return None, f"energy_kwh rendered to {kwh!r}, not a positive number of kWh"
+    return kwh, None
 
 
 def describe(receipt: CarbonReceipt) -> str:
@@ -113,6 +141,8 @@ class CarbonAwarePythonOperator(CarbonWaitMixin, PythonOperator):
         replan_interval: timedelta | str | None = DEFAULT_REPLAN_INTERVAL,
         power_kw: float | None = None,
         energy_kwh: float | None = None,
+        energy: str = "nominal",
+        sci_functional_unit: tuple[str, float] | None = None,
         deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -131,7 +161,12 @@ class CarbonAwarePythonOperator(CarbonWaitMixin, PythonOperator):
         )
         self.provider = provider
         self.finish_by = self.window.finish_by
-        self.energy = EnergyRequest(power_kw, energy_kwh)
+        self.energy = EnergyRequest(
+            power_kw,
+            energy_kwh,
+            mode=parse_energy_mode(energy),
+            sci_functional_unit=sci_functional_unit,
+        )
         self.power_kw = power_kw
         self.energy_kwh = energy_kwh
 
@@ -143,8 +178,14 @@ class CarbonAwarePythonOperator(CarbonWaitMixin, PythonOperator):
 
     def _run_in_window(self, context: Context, plan: Plan) -> Any:
         self.push_plan(context, plan)
+        meter = EnergyMeter() if self.energy.mode is EnergyMode.MEASURED else None
         started = utcnow()
-        result = super().execute(context)
+        if meter is not None:
+            meter.start()
+        try:
+            result = super().execute(context)
+        finally:
+            reading = meter.stop() if meter is not None else None
         receipt = settle_and_push(
             context,
             provider_reference(self.provider),
@@ -152,6 +193,8 @@ class CarbonAwarePythonOperator(CarbonWaitMixin, PythonOperator):
             (started, utcnow()),
             self.power_kw,
             self.energy_kwh,
+            reading,
+            self.energy.sci_functional_unit,
         )
         self.log.info("carbon receipt: %s", describe(receipt))
         return result
@@ -167,9 +210,14 @@ class CarbonReceiptOperator(BaseOperator):
     sensor's ``cleanshift_plan`` XCom and the provider, unless given, from the sensor itself.
     The receipt is pushed under ``cleanshift_receipt`` (and the plan, again, under
     ``cleanshift_plan``, so this task's "Carbon receipt" tab can chart both).
+
+    ``energy_kwh`` may be a template, so the gated tasks' measured energy reaches the receipt:
+    ``energy_kwh="{{ ti.xcom_pull(task_ids='transform', key='energy_kwh') }}"``. A rendered
+    value that is empty, ``None`` or not a positive number never fails the task: the receipt
+    falls back to ``power_kw``, else says ``unknown``, with the reason.
     """
 
-    template_fields: Sequence[str] = ("provider",)
+    template_fields: Sequence[str] = ("provider", "energy_kwh")
     operator_extra_links = (CarbonReceiptLink(),)
     ui_color = "#e8f5e9"
 
@@ -179,7 +227,7 @@ class CarbonReceiptOperator(BaseOperator):
         sensor_task_id: str,
         provider: ProviderArg | None = None,
         power_kw: float | None = None,
-        energy_kwh: float | None = None,
+        energy_kwh: float | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -187,7 +235,8 @@ class CarbonReceiptOperator(BaseOperator):
             raise ConfigurationError(
                 f"sensor_task_id must be the task_id of the CarbonWindowSensor, got {sensor_task_id!r}"
             )
-        self.energy = EnergyRequest(power_kw, energy_kwh)
+        # A template is checked once rendered (execute), a number here.
+        self.energy = EnergyRequest(power_kw, None if isinstance(energy_kwh, str) else energy_kwh)
         self.sensor_task_id = sensor_task_id
         if provider is not None:
             provider_reference(provider)
@@ -207,13 +256,15 @@ class CarbonReceiptOperator(BaseOperator):
             )
         plan = Plan.model_validate(plan_json)
         context["ti"].xcom_push(key=PLAN_XCOM_KEY, value=plan_json)  # the tab charts it here too
+        energy_kwh, note = rendered_energy(self.energy_kwh)
         receipt = settle_and_push(
             context,
             self._provider(context, plan),
             plan,
             (datetime.fromisoformat(released), finished),
             self.power_kw,
-            self.energy_kwh,
+            energy_kwh,
+            None if note is None else EnergyReading(EnergySource.UNKNOWN, note=note),
         )
         self.log.info("carbon receipt: %s", describe(receipt))
 

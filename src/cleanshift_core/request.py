@@ -25,6 +25,7 @@ from .chunks import check_chunk_limits
 from .errors import ConfigurationError
 from .job import JobSpec
 from .location import plan_across_locations
+from .measure import EnergyMode, check_functional_unit, parse_energy_mode
 from .plan import Plan
 from .scheduling import SchedulingRules, plan_job
 from .timeutil import SYSTEM_CLOCK, Clock, ensure_utc, parse_duration
@@ -195,13 +196,21 @@ class ChunkRequest:
 
 @dataclass(frozen=True)
 class EnergyRequest:
-    """What the work draws, so a receipt can report grams: ``power_kw`` (nominal draw) or
-    ``energy_kwh`` (measured; it takes precedence)."""
+    """What the work draws, so a receipt can report grams: ``power_kw`` (nominal draw),
+    ``energy_kwh`` (given; it takes precedence) or ``mode="measured"`` (CodeCarbon around the
+    work, extra ``[measure]``; a failed measurement falls back to the others). The optional SCI
+    functional unit R rides along to the receipt."""
 
     power_kw: float | None = None
     energy_kwh: float | None = None
+    mode: EnergyMode = EnergyMode.NOMINAL
+    sci_functional_unit: tuple[str, float] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", parse_energy_mode(self.mode))
+        object.__setattr__(
+            self, "sci_functional_unit", check_functional_unit(self.sci_functional_unit)
+        )
         for name, value, unit in (
             ("power_kw", self.power_kw, "kilowatts"),
             ("energy_kwh", self.energy_kwh, "kilowatt-hours"),

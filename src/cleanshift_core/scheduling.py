@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import BadSeriesError, ProviderError
 from .job import JobSpec
+from .measure import EnergyReading
 from .plan import Plan
 from .policies import SchedulingRules, decide, fallback_plan
 from .providers.base import GridIntensityProvider
@@ -130,6 +131,8 @@ async def settle_receipt(
     *,
     power_kw: float | None = None,
     energy_kwh: float | None = None,
+    energy: EnergyReading | None = None,
+    sci_functional_unit: tuple[str, float] | None = None,
 ) -> CarbonReceipt:
     """The receipt of a finished run, computed from data, never from a chart: measured
     history if the provider has it, else the forecast the plan was made on when the plan
@@ -147,6 +150,8 @@ async def settle_receipt(
         candidates,
         power_kw=power_kw,
         energy_kwh=energy_kwh,
+        energy=energy,
+        sci_functional_unit=sci_functional_unit,
     )
 
 

@@ -19,6 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .errors import ConfigurationError
 from .halting import HaltController, require_posix, run_function_halting
 from .job import JobSpec
+from .measure import (
+    EnergyMeter,
+    EnergyMode,
+    EnergyReading,
+    parse_energy_mode,
+)
 from .plan import Plan
 from .policies import OnProviderError, Policy, SchedulingRules
 from .providers.base import GridIntensityProvider
@@ -59,6 +65,8 @@ class CarbonWindow:
         poll_interval_seconds: float,
         replan_interval: timedelta | None,
         clock: Clock,
+        energy: EnergyMode = EnergyMode.NOMINAL,
+        sci_functional_unit: tuple[str, float] | None = None,
     ) -> None:
         self.provider = provider
         self.job = job
@@ -67,6 +75,9 @@ class CarbonWindow:
         self.poll_interval_seconds = poll_interval_seconds
         self.replan_interval = replan_interval
         self.clock = clock
+        self.energy = energy
+        self.sci_functional_unit = sci_functional_unit
+        self._meter: EnergyMeter | None = None
         self.plan: Plan | None = None
         self.receipt: CarbonReceipt | None = None
         self._ran_at: datetime | None = None
@@ -82,12 +93,22 @@ class CarbonWindow:
             clock=self.clock,
         )
         self._ran_at = self.clock.now()
+        if self.energy is EnergyMode.MEASURED:
+            self._meter = EnergyMeter()
+            self._meter.start()
 
     async def _close(self, intervals: list[tuple[datetime, datetime]] | None = None) -> None:
         assert self.plan is not None and self._ran_at is not None
         intervals = intervals or [(self._ran_at, self.clock.now())]
+        reading: EnergyReading | None = self._meter.stop() if self._meter is not None else None
+        self._meter = None
         self.receipt = await settle_receipt(
-            self.provider, self.plan, intervals, power_kw=self.power_kw
+            self.provider,
+            self.plan,
+            intervals,
+            power_kw=self.power_kw,
+            energy=reading,
+            sci_functional_unit=self.sci_functional_unit,
         )
 
     def _refuse_halting_block(self) -> None:
@@ -125,6 +146,8 @@ class CarbonWindow:
             poll_interval_seconds=self.poll_interval_seconds,
             replan_interval=self.replan_interval,
             clock=self.clock,
+            energy=self.energy,
+            sci_functional_unit=self.sci_functional_unit,
         )
 
     async def _run_halting(self, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
@@ -197,6 +220,8 @@ def carbon_window(
     on_provider_error: str | OnProviderError = OnProviderError.RUN_NOW,
     power_kw: float | None = None,
     replan_interval: timedelta | str | None = None,
+    energy: str | EnergyMode = EnergyMode.NOMINAL,
+    sci_functional_unit: tuple[str, float] | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> CarbonWindow:
     """Create a carbon-aware execution window (context manager or decorator).
@@ -214,6 +239,9 @@ def carbon_window(
         on_provider_error: ``run_now`` (default), ``wait_until_deadline`` or ``fail``.
         power_kw: average power draw, to turn intensities into grams on the receipt.
         replan_interval: re-read the forecast this often while waiting (default: never).
+        energy: ``nominal`` (default: ``power_kw`` × running time) or ``measured`` (CodeCarbon
+            around the work, extra ``[measure]``; a failed measurement never fails the work).
+        sci_functional_unit: the SCI functional unit R, e.g. ``("rows", 1e6)``.
         clock: time source (tests inject a fake one).
     """
     if max_delay_hours is not None and max_delay is not None:
@@ -229,7 +257,14 @@ def carbon_window(
         on_provider_error=on_provider_error,
         replan_interval=replan_interval,
     )
-    energy = EnergyRequest(power_kw)
+    draw = EnergyRequest(
+        power_kw, mode=parse_energy_mode(energy), sci_functional_unit=sci_functional_unit
+    )
+    if draw.mode is EnergyMode.MEASURED and request.rules.policy is Policy.HALT_IF_DIRTY:
+        raise ConfigurationError(
+            "energy='measured' measures this process, but policy='halt_if_dirty' runs the work "
+            "in a child process; use another policy or pass power_kw"
+        )
     if not (isinstance(poll_interval_seconds, (int, float)) and poll_interval_seconds > 0):
         raise ConfigurationError(
             f"poll_interval_seconds must be positive, got {poll_interval_seconds!r}"
@@ -238,10 +273,12 @@ def carbon_window(
         build_provider(provider) if provider is not None else MockProvider(clock=clock),
         request.job,
         request.rules,
-        power_kw=energy.power_kw,
+        power_kw=draw.power_kw,
         poll_interval_seconds=float(poll_interval_seconds),
         replan_interval=request.replan_interval,
         clock=clock,
+        energy=draw.mode,
+        sci_functional_unit=draw.sci_functional_unit,
     )
 
 

@@ -229,6 +229,20 @@ def receipt_rows(receipt: CarbonReceipt) -> list[dict[str, Any]]:
         ("savings", _num(receipt.estimated_savings_pct, "%", 1)),
         ("emitted (g)", _num(receipt.emitted_g, digits=1)),
         ("avoided (g)", _num(receipt.avoided_g, digits=1)),
+        # Measured energy of a short task is a few milli- or microwatt-hours: 3 significant digits.
+        ("energy (kWh)", "unknown" if receipt.energy_kwh is None else f"{receipt.energy_kwh:.3g}"),
+        (
+            "energy source",
+            " — ".join(
+                part
+                for part in (
+                    receipt.energy_source.value,
+                    receipt.energy_method,
+                    receipt.energy_note,
+                )
+                if part
+            ),
+        ),
         ("basis", receipt.intensity_basis.value if receipt.intensity_basis else "none"),
         ("coverage", f"{receipt.coverage_pct:.0f}%"),
         ("estimate", "yes" if receipt.is_estimate else "no"),

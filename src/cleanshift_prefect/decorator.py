@@ -27,6 +27,7 @@ from cleanshift_core import (
     Policy,
     WindowRequest,
 )
+from cleanshift_core.measure import parse_energy_mode
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, parse_duration
 
 from . import runtime
@@ -56,6 +57,8 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
     min_savings_pct: float = 0.0,
     on_provider_error: OnProviderError | str = OnProviderError.RUN_NOW,
     power_kw: float | None = None,
+    energy: str = "nominal",
+    sci_functional_unit: tuple[str, float] | None = None,
     replan_interval: timedelta | str | None = None,
     min_deferral: timedelta | str = timedelta(minutes=1),
     locations: Mapping[str, ProviderArg] | None = None,
@@ -83,6 +86,10 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
         min_savings_pct: do not wait for a gain smaller than this percentage.
         on_provider_error: ``run_now`` (default), ``wait_until_deadline`` or ``fail``.
         power_kw: average power draw, so receipts can report grams.
+        energy: ``nominal`` (default: ``power_kw`` × running time) or ``measured``
+            (CodeCarbon around the work, extra ``[measure]``; a failed measurement never
+            fails the run, the receipt says why).
+        sci_functional_unit: the SCI functional unit R, e.g. ``("rows", 1e6)``.
         replan_interval: re-read the forecast this often while waiting in-process.
         min_deferral: from a deployment, waits at least this long reschedule the flow run to
             the window and free its process; shorter ones are slept in-process.
@@ -104,7 +111,9 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
         on_provider_error=on_provider_error,
         replan_interval=replan_interval,
     )
-    energy = EnergyRequest(power_kw)
+    draw = EnergyRequest(
+        power_kw, mode=parse_energy_mode(energy), sci_functional_unit=sci_functional_unit
+    )
     if request.rules.policy is Policy.HALT_IF_DIRTY:
         raise ConfigurationError(
             "policy='halt_if_dirty' pauses a child process, which a Prefect task cannot be; use "
@@ -120,11 +129,13 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
         ProviderSource(provider),
         request.job,
         request.rules,
-        energy.power_kw,
+        draw.power_kw,
         request.replan_interval,
         deferral,
         clock,
         refs,
+        draw.mode,
+        draw.sci_functional_unit,
     )
 
     def decorate(target: F) -> F:

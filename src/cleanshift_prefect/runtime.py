@@ -52,6 +52,7 @@ from cleanshift_core import (
     settle_receipt,
     wait_for_window,
 )
+from cleanshift_core.measure import EnergyMeter, EnergyMode
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock, format_duration
 
 from .artifacts import (
@@ -86,6 +87,9 @@ class CarbonConfig:
     clock: Clock = SYSTEM_CLOCK
     #: label → provider, when the location is chosen together with the start.
     locations: dict[str, ProviderSource] | None = None
+    #: ``measured``: CodeCarbon around the work (the receipt's energy); SCI unit R if given.
+    energy: EnergyMode = EnergyMode.NOMINAL
+    sci_functional_unit: tuple[str, float] | None = None
 
     async def plan(self, first_start: datetime | None = None) -> Plan:
         """Plan now; a retry passes its run's ``first_start`` and keeps that run's deadline."""
@@ -208,6 +212,7 @@ class Opened:
 
     plan: Plan
     ran_at: datetime
+    meter: EnergyMeter | None = None
 
 
 async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
@@ -255,15 +260,25 @@ async def open_window(config: CarbonConfig, site: Site) -> Opened | State:
     if not site.one_loop:
         await site.outbox.flush()
     log.info("Carbon window open: running %s", site.name)
-    return Opened(plan, clock.now())
+    meter = EnergyMeter() if config.energy is EnergyMode.MEASURED else None
+    if meter is not None:
+        meter.start()
+    return Opened(plan, clock.now(), meter)
 
 
 async def close_window(config: CarbonConfig, site: Site, opened: Opened) -> None:
     """Settle and publish the receipt of a finished run, and await every artifact write the
     call started (the ones :func:`open_window` left running while the work ran, too)."""
     provider = await config.provider_for(opened.plan)
+    finished = config.clock.now()
+    reading = opened.meter.stop() if opened.meter is not None else None
     receipt = await settle_receipt(
-        provider, opened.plan, [(opened.ran_at, config.clock.now())], power_kw=config.power_kw
+        provider,
+        opened.plan,
+        [(opened.ran_at, finished)],
+        power_kw=config.power_kw,
+        energy=reading,
+        sci_functional_unit=config.sci_functional_unit,
     )
     savings = receipt.estimated_savings_pct
     site.logger.info(
