@@ -11,11 +11,10 @@ from datetime import datetime, timedelta
 
 from cleanshift_core import WindowRequest
 from cleanshift_core.providers.cache import DEFAULT_TTL
-from cleanshift_core.request import is_template, parse_finish_by
 
 from .hooks import ProviderArg, provider_reference
 
-__all__ = ["DEFAULT_REPLAN_INTERVAL", "carbon_window_request", "is_template", "parse_finish_by"]
+__all__ = ["DEFAULT_REPLAN_INTERVAL", "carbon_window_request"]
 
 #: Re-plan as often as the shared cache refreshes the forecast: a re-plan then costs at most
 #: one fetch per region per refresh, however many tasks are waiting.
