@@ -1,4 +1,10 @@
-"""Provider metadata read by Airflow's ProvidersManager through the entry point."""
+"""Provider metadata read by Airflow's ProvidersManager through the entry point.
+
+Written out rather than computed, because every Airflow CLI call imports this module and
+importing the operators costs seconds; ``tests/airflow/test_get_provider_info.py`` keeps it equal
+to the code (every module defining a sensor, operator, hook, trigger or extra link is listed, and
+the connection form matches the hook's).
+"""
 
 from __future__ import annotations
 
@@ -35,10 +41,16 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [
-            {"integration-name": "cleanshift", "python-modules": ["cleanshift_airflow.sensors"]}
+            {
+                "integration-name": "cleanshift",
+                "python-modules": ["cleanshift_airflow.sensors", "cleanshift_airflow.location"],
+            }
         ],
         "operators": [
-            {"integration-name": "cleanshift", "python-modules": ["cleanshift_airflow.operators"]}
+            {
+                "integration-name": "cleanshift",
+                "python-modules": ["cleanshift_airflow.operators", "cleanshift_airflow.chunks"],
+            }
         ],
         "hooks": [
             {"integration-name": "cleanshift", "python-modules": ["cleanshift_airflow.hooks"]}

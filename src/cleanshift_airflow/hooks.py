@@ -85,6 +85,7 @@ class CleanshiftHook(BaseHook):
                 "login": "WattTime user",
                 "password": "API key / WattTime password",
             },
+            "placeholders": {"host": "https://api.electricitymap.org"},
         }
 
 
