@@ -16,7 +16,7 @@ from ..policies import OnProviderError, Policy
 from ..providers import read_series_file
 from ..timeutil import format_duration
 from .app import app
-from .options import DurationOpt, MaxIntensityOpt, MinSavingsOpt, PolicyOpt, rules_from_flags
+from .options import DurationOpt, MaxIntensityOpt, MinSavingsOpt, PolicyOpt, window_from_flags
 
 
 @app.command(name="backtest")
@@ -52,7 +52,15 @@ def backtest_command(
             "does not model. Use min_carbon or threshold"
         )
     pattern = JobPattern.create(release, duration, max_delay)
-    rules = rules_from_flags(policy, max_intensity, min_savings_pct, OnProviderError.FAIL)
+    rules = window_from_flags(
+        duration=duration,
+        max_delay=max_delay,
+        finish_by=None,
+        policy=policy,
+        max_intensity=max_intensity,
+        min_savings_pct=min_savings_pct,
+        on_provider_error=OnProviderError.FAIL,
+    ).rules
     truth = read_series_file(file, region=file.stem, repair=repair)
     models = (
         [ForecastModel()] if noise == 0 else [ForecastModel(noise, seed) for seed in range(seeds)]

@@ -32,8 +32,7 @@ from .options import (
     UsernameOpt,
     ZoneOpt,
     clock_from,
-    job_from_flags,
-    rules_from_flags,
+    window_from_flags,
 )
 from .render import forecast_chart, intensity_text
 
@@ -64,8 +63,16 @@ def forecast(
     height: Annotated[int, typer.Option("--height", min=10, help="Chart height in lines.")] = 20,
 ) -> None:
     """Show the forecast as a table and a terminal chart, with the chosen window marked."""
-    job = job_from_flags(duration, max_delay, finish_by)
-    rules = rules_from_flags(policy, max_intensity, min_savings_pct, OnProviderError.FAIL)
+    window = window_from_flags(
+        duration=duration,
+        max_delay=max_delay,
+        finish_by=finish_by,
+        policy=policy,
+        max_intensity=max_intensity,
+        min_savings_pct=min_savings_pct,
+        on_provider_error=OnProviderError.FAIL,
+    )
+    job, rules = window.job, window.rules
     clock = clock_from(now)
     source = ProviderFlags(
         kind=provider,

@@ -17,10 +17,10 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import ConfigurationError
-from ..job import JobSpec
-from ..policies import OnProviderError, Policy, SchedulingRules
+from ..policies import OnProviderError, Policy
 from ..providers import ProviderSpec, build_provider, provider_kinds
 from ..providers.base import GridIntensityProvider
+from ..request import WindowRequest
 from ..timeutil import SYSTEM_CLOCK, Clock
 from .app import FixedClock
 
@@ -165,22 +165,27 @@ def echoable(text: str) -> str:
     return f"(a {len(text)}-character value that is not a provider name; it is not shown)"
 
 
-def job_from_flags(duration: str, max_delay: str | None, finish_by: str | None) -> JobSpec:
-    return JobSpec.create(
+def window_from_flags(
+    *,
+    duration: str,
+    max_delay: str | None,
+    finish_by: str | None,
+    policy: Policy,
+    max_intensity: float | None,
+    min_savings_pct: float,
+    on_provider_error: OnProviderError,
+) -> WindowRequest:
+    """The window flags as the core's :class:`~cleanshift_core.request.WindowRequest`, the one
+    declaration the Airflow and Prefect front doors use too (``--finish-by`` is read here, so
+    its message names the flag)."""
+    return WindowRequest.create(
         duration=duration,
         max_delay=max_delay,
         finish_by=instant(finish_by, "--finish-by") if finish_by else None,
-    )
-
-
-def rules_from_flags(
-    policy: Policy, max_intensity: float | None, min_savings_pct: float, on_error: OnProviderError
-) -> SchedulingRules:
-    return SchedulingRules(
-        policy=policy,
+        policy=policy.value,
         max_intensity=max_intensity,
         min_savings_pct=min_savings_pct,
-        on_provider_error=on_error,
+        on_provider_error=on_provider_error.value,
     )
 
 

@@ -32,8 +32,7 @@ from .options import (
     UsernameOpt,
     ZoneOpt,
     clock_from,
-    job_from_flags,
-    rules_from_flags,
+    window_from_flags,
 )
 from .render import intensity_text
 
@@ -64,8 +63,16 @@ def schedule(
     as_json: Annotated[bool, typer.Option("--json", help="Print the Plan as JSON.")] = False,
 ) -> None:
     """Print the recommended start time (cleanshift 0.1's command, same flags and output)."""
-    job = job_from_flags(duration, max_delay, finish_by)
-    rules = rules_from_flags(policy, max_intensity, min_savings_pct, on_provider_error)
+    window = window_from_flags(
+        duration=duration,
+        max_delay=max_delay,
+        finish_by=finish_by,
+        policy=policy,
+        max_intensity=max_intensity,
+        min_savings_pct=min_savings_pct,
+        on_provider_error=on_provider_error,
+    )
+    job, rules = window.job, window.rules
     clock = clock_from(now)
     source = ProviderFlags(
         kind=provider,

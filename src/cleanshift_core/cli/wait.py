@@ -23,6 +23,7 @@ from ..plan import Plan
 from ..policies import OnProviderError, Policy, SchedulingRules
 from ..providers.base import GridIntensityProvider
 from ..receipt import CarbonReceipt
+from ..request import EnergyRequest
 from ..scheduling import plan_job, settle_receipt, wait_for_window
 from ..timeutil import SYSTEM_CLOCK, Clock, parse_duration
 from .app import app, run_closing, stderr_console
@@ -45,8 +46,7 @@ from .options import (
     SpeedupOpt,
     UsernameOpt,
     ZoneOpt,
-    job_from_flags,
-    rules_from_flags,
+    window_from_flags,
 )
 from .render import intensity_text, print_receipt
 
@@ -100,16 +100,21 @@ def wait(
     if shutil.which(command[0]) is None:
         # Found out now, not after waiting hours for the window.
         raise ConfigurationError(f"cannot run {command[0]!r}: not found or not executable")
-    if power_kw is not None and not (math.isfinite(power_kw) and power_kw > 0):
-        raise ConfigurationError(
-            f"--power-kw must be a positive number of kilowatts, got {power_kw:g}"
-        )
+    energy = EnergyRequest(power_kw=power_kw)
     if not (math.isfinite(poll_interval) and poll_interval > 0):
         raise ConfigurationError(
             f"--poll-interval must be a positive number of seconds, got {poll_interval:g}"
         )
-    job = job_from_flags(duration, max_delay, finish_by)
-    rules = rules_from_flags(policy, max_intensity, min_savings_pct, on_provider_error)
+    window = window_from_flags(
+        duration=duration,
+        max_delay=max_delay,
+        finish_by=finish_by,
+        policy=policy,
+        max_intensity=max_intensity,
+        min_savings_pct=min_savings_pct,
+        on_provider_error=on_provider_error,
+    )
+    job, rules = window.job, window.rules
     if rules.policy is Policy.HALT_IF_DIRTY:
         require_posix()
     replan = parse_duration(replan_every, "--replan-every") if replan_every else None
@@ -128,7 +133,7 @@ def wait(
     try:
         code, receipt = run_closing(
             _wait_and_run(
-                source, job, rules, command, power_kw, poll_interval, replan, SYSTEM_CLOCK
+                source, job, rules, command, energy.power_kw, poll_interval, replan, SYSTEM_CLOCK
             ),
             source,
         )
