@@ -25,7 +25,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLE_DAGS)
 # Airflow reads AIRFLOW_HOME at import.
 from cleanshift_airflow.compat import AIRFLOW_V, START_FROM_TRIGGER_SINCE  # noqa: E402
 
-# For the tests of start_from_trigger itself; older Airflow refuses the flag (test_operators).
+# For the tests of start_from_trigger itself; older Airflow refuses the flag (unit/test_sensors.py).
 needs_start_from_trigger = pytest.mark.skipif(
     AIRFLOW_V < START_FROM_TRIGGER_SINCE, reason=f"Airflow {AIRFLOW_V} ignores start_from_trigger"
 )

@@ -3,7 +3,7 @@ triggerer and dag-processor (LocalExecutor, SQLite), started in their own proces
 they can be killed (one of them, or all) and always cleaned up, plus the REST v2 calls the
 tests make.
 
-Used by ``test_real_stack.py``, ``test_faults_real_stack.py`` and
+Used by ``system/test_real_stack.py``, ``system/test_faults.py`` and
 ``benchmarks/airflow_load.py`` (which puts this directory on ``sys.path``).
 """
 

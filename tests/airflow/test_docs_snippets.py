@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT
+
+from tests.airflow.conftest import ROOT
 
 PAGE = ROOT / "docs" / "airflow.md"
 SNIPPETS = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.DOTALL) if PAGE.exists() else []

@@ -3,40 +3,14 @@ and the receipt read back from the metadata database's XCom table."""
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import timedelta
 
 import pytest
-from conftest import EXAMPLE_DAGS
 
 from cleanshift_airflow import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY
+from cleanshift_airflow.keys import LOCATION_XCOM_KEY
 from cleanshift_core import CarbonReceipt, Plan
-
-
-def run_example(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLE_DAGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag_object.test()
-
-
-def xcom(run_id: str, task_id: str, key: str):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        row = session.scalars(
-            select(XComModel).where(
-                XComModel.run_id == run_id, XComModel.task_id == task_id, XComModel.key == key
-            )
-        ).one()
-        return XComModel.deserialize_value(row)
-
-
-def task_instance(dag_run, task_id: str):
-    [ti] = [ti for ti in dag_run.get_task_instances() if ti.task_id == task_id]
-    return ti
+from tests.airflow.helpers import run_example, task_instance, xcom
 
 
 @pytest.mark.usefixtures("airflow_db")
@@ -91,3 +65,128 @@ def test_batch_inference_task_form_runs_in_the_window_and_records_its_own_run():
         (receipt.ran_at - plan.earliest_start).total_seconds()
     )
     assert receipt.estimated_savings_pct > 0
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_reschedule_mode_waits_for_the_window_under_dag_test():
+    """Airflow's own loop on the example for deployments without a triggerer: the sensor is
+    rescheduled (slot freed) until the planned start, then the receipt is settled."""
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    dag_run = run_example("cleanshift_without_triggerer")
+    assert dag_run.state == "success"
+    sensor = task_instance(dag_run, "carbon_window")
+    with create_session() as session:
+        reschedules = session.scalar(
+            select(func.count(TaskReschedule.id)).where(TaskReschedule.ti_id == sensor.id)
+        )
+    plan = Plan.model_validate(xcom(dag_run.run_id, "carbon_window", PLAN_XCOM_KEY))
+    receipt = CarbonReceipt.model_validate(xcom(dag_run.run_id, "carbon_receipt", RECEIPT_XCOM_KEY))
+    assert reschedules >= 1  # poked, freed the slot, poked again
+    assert plan.start > plan.earliest_start and sensor.end_date >= plan.start
+    assert task_instance(dag_run, "transform").start_date >= plan.start
+    assert receipt.scheduled_at == plan.earliest_start and receipt.planned_start == plan.start
+
+
+def mapped_xcoms(run_id: str, task_id: str, key: str) -> list:
+    """A mapped task's XCom values, in map-index order."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.scalars(
+            select(XComModel)
+            .where(XComModel.run_id == run_id, XComModel.task_id == task_id, XComModel.key == key)
+            .order_by(XComModel.map_index)
+        ).all()
+        return [XComModel.deserialize_value(row) for row in rows]
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_location_example_pushes_the_chosen_location_and_settles_it():
+    dag_run = run_example("cleanshift_location_shift")
+    assert dag_run.state == "success"
+    run = dag_run.run_id
+
+    assert xcom(run, "carbon_location", LOCATION_XCOM_KEY) == "eu-north-1"
+    assert xcom(run, "deploy", "return_value") == "gke-stockholm"
+    plan = Plan.model_validate(xcom(run, "carbon_location", PLAN_XCOM_KEY))
+    receipt = CarbonReceipt.model_validate(xcom(run, "carbon_receipt", RECEIPT_XCOM_KEY))
+    assert plan.location == "eu-north-1" and plan.start > plan.earliest_start
+    assert task_instance(dag_run, "deploy").start_date >= plan.start
+    # Settled on the chosen location's grid, and the receipt names the location.
+    assert receipt.location == "eu-north-1" and receipt.region == "SE-SE3"
+    assert receipt.avg_intensity_gco2_per_kwh < receipt.counterfactual_avg_intensity
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_chunked_example_runs_each_chunk_in_its_slot_and_sums_the_receipts():
+    dag_run = run_example("cleanshift_interruptible_training")
+    assert dag_run.state == "success"
+    run = dag_run.run_id
+
+    chunks = [Plan.model_validate(p) for p in xcom(run, "plan_chunks", "return_value")]
+    whole = Plan.model_validate(xcom(run, "plan_chunks", PLAN_XCOM_KEY))
+    assert len(chunks) == 2 and chunks[0].end < chunks[1].start  # two separate clean slots
+    assert sum(c.duration_seconds for c in chunks) == whole.duration_seconds == 10
+
+    mapped = sorted(
+        (ti for ti in dag_run.get_task_instances() if ti.task_id == "train"),
+        key=lambda ti: ti.map_index,
+    )
+    assert [ti.state for ti in mapped] == ["success", "success"]
+    receipts = [
+        CarbonReceipt.model_validate(r) for r in mapped_xcoms(run, "train", RECEIPT_XCOM_KEY)
+    ]
+    for chunk, receipt in zip(chunks, receipts):
+        assert receipt.planned_start == chunk.start <= receipt.ran_at  # waited for its own slot
+
+    total = CarbonReceipt.model_validate(xcom(run, "chunks_receipt", RECEIPT_XCOM_KEY))
+    # In time order: on a loaded machine a chunk whose slot came first can start after the next
+    # one did (a worker slot frees late); the sum covers both either way.
+    assert total.run_intervals == sorted(iv for r in receipts for iv in r.run_intervals)
+    assert total.duration_seconds == pytest.approx(sum(r.duration_seconds for r in receipts))
+    assert total.planned_start == chunks[0].start and total.scheduled_at == whole.earliest_start
+    assert total.intensity_basis.value == "measured"
+    assert total.avg_intensity_gco2_per_kwh < total.counterfactual_avg_intensity
+    assert total.emitted_g == pytest.approx(
+        3.0 * total.duration_seconds / 3600 * total.avg_intensity_gco2_per_kwh
+    )
+
+    # The receipts page counts the job once: its summed receipt, not the sum plus its chunks.
+    from airflow.utils.session import create_session
+
+    from cleanshift_airflow.ui import list_receipts
+
+    with create_session() as session:
+        rows, (grams, counted), matching = list_receipts(session, [dag_run.dag_id])
+    mine = [r for r in rows if r.run_id == run]
+    assert sorted((r.task_id, r.map_index) for r in mine) == [
+        ("chunks_receipt", -1),
+        ("train", 0),
+        ("train", 1),
+    ]
+    assert {r.part_of for r in mine if r.task_id == "train"} == {"chunks_receipt"}
+    assert all(r.receipt["avoided_g"] is not None for r in mine)
+    others = [  # other runs in this test session's database, if any
+        r
+        for r in rows
+        if r.run_id != run and r.part_of is None and r.receipt.get("avoided_g") is not None
+    ]
+    assert matching == len(rows) and counted == 1 + len(others)
+    assert grams == pytest.approx(total.avoided_g + sum(r.receipt["avoided_g"] for r in others))
+    # The chart marks every chunk's window, on the plan task and on the summed receipt.
+    from cleanshift_airflow.ui import task_page
+
+    with create_session() as session:
+        tabs = {
+            t: task_page(session, dag_run.dag_id, run, t, -1)
+            for t in ("plan_chunks", "chunks_receipt")
+        }
+    for tab in tabs.values():
+        assert tab.count('class="window"') == len(chunks) == 2
+    assert 'id="chunked"' in tabs["plan_chunks"] and 'id="waiting"' not in tabs["plan_chunks"]
+    assert tabs["chunks_receipt"].count('class="run"') == len(total.run_intervals)

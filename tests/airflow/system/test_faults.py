@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from fake_ukci import FakeUKCI
-from stack import HERE, Api, Stack, running_stack, wait_for, when
 
-sys.path.insert(0, str(HERE.parents[1]))
 from cleanshift_core import CarbonReceipt, Plan
+from tests.airflow.fake_ukci import FakeUKCI
+from tests.airflow.stack import HERE, Api, Stack, running_stack, wait_for, when
 from tests.fault_server import FaultyGridServer
 
 RESTART_DAG = "cleanshift_fault_restart"

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import EXAMPLE_DAGS
-from stack import Api, Stack, running_stack, wait_for, when
 
 from cleanshift_airflow.keys import decoded
 from cleanshift_airflow.ui import grams
 from cleanshift_core import CarbonReceipt, Plan
+from tests.airflow.conftest import EXAMPLE_DAGS
+from tests.airflow.stack import Api, Stack, running_stack, wait_for, when
 
 DAG_ID = "cleanshift_nightly_etl"
 TRIGGER_ONLY_DAG = """

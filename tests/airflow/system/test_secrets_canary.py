@@ -12,13 +12,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.fault_server import FaultyGridServer
 
 CANARY = "CANARY-airflow-93d0b6f2"

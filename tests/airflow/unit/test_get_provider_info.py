@@ -1,17 +1,21 @@
 """The hand-written provider metadata against the code: a new module with a sensor, operator,
-hook, trigger or extra link, or a changed connection form, cannot be forgotten in it."""
+hook, trigger or extra link, or a changed connection form, cannot be forgotten in it; every
+path it names imports, and its provider-kind field offers exactly the registered kinds."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import pkgutil
+import subprocess
+import sys
 
 from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator
 from airflow.triggers.base import BaseTrigger
 
 import cleanshift_airflow
-from cleanshift_airflow.get_provider_info import get_provider_info
+from cleanshift_airflow.get_provider_info import PROVIDER_KINDS, get_provider_info
 from cleanshift_airflow.hooks import CleanshiftHook
 
 
@@ -65,3 +69,40 @@ def test_the_connection_form_is_the_hooks():
     assert conn["ui-field-behaviour"] == {
         key.replace("_", "-"): value for key, value in behaviour.items()
     }
+
+
+def test_provider_info_lists_importable_parts():
+    info = get_provider_info()
+    [conn] = info["connection-types"]
+    assert conn["connection-type"] == "cleanshift"
+    assert {"provider", "region", "options"} <= set(conn["conn-fields"])
+    paths = [
+        conn["hook-class-name"],
+        *info["extra-links"],
+        *(p["plugin-class"] for p in info["plugins"]),
+        *(d["class-name"] for d in info["task-decorators"]),
+    ]
+    for path in paths:
+        module, _, name = path.rpartition(".")
+        assert getattr(importlib.import_module(module), name)
+    for section in ("triggers", "sensors", "operators", "hooks"):
+        for module in info[section][0]["python-modules"]:
+            importlib.import_module(module)
+
+
+REGISTERED_KINDS = (
+    "import json; from cleanshift_core.providers import provider_kinds; "
+    "print(json.dumps(provider_kinds()))"
+)
+
+
+def test_the_provider_kind_field_offers_exactly_the_registered_kinds():
+    # the core's own registry, in a fresh interpreter (tests register extra kinds here)
+    registered = subprocess.run(
+        [sys.executable, "-c", REGISTERED_KINDS], capture_output=True, text=True, check=True
+    ).stdout
+    [conn] = get_provider_info()["connection-types"]
+    field = conn["conn-fields"]["provider"]
+    assert list(PROVIDER_KINDS) == json.loads(registered) == field["schema"]["enum"]
+    assert "uk_carbon_intensity" not in field["description"] and "ukci" in field["description"]
+    assert conn["conn-fields"]["options"]["schema"]["type"] == ["object", "null"]

@@ -1,5 +1,6 @@
-"""The ``cleanshift`` connection: its form lists the real provider kinds, and ``airflow
-connections test`` makes one current-intensity request without echoing secrets."""
+"""``cleanshift_airflow.hooks``: connection fields and references become provider specs with
+masked secrets, and ``airflow connections test`` makes one current-intensity request without
+echoing secrets."""
 
 from __future__ import annotations
 
@@ -9,27 +10,15 @@ import subprocess
 import sys
 import time
 
-from fake_ukci import FakeUKCI
+import pytest
+from airflow.sdk import Connection
+from pydantic import SecretStr
 
-from cleanshift_airflow.get_provider_info import PROVIDER_KINDS, get_provider_info
+from cleanshift_airflow.hooks import provider_reference, spec_from_connection
+from cleanshift_core import ConfigurationError
+from tests.airflow.fake_ukci import FakeUKCI
 
 CANARY = "CANARY-connection-test-91b2"
-REGISTERED_KINDS = (
-    "import json; from cleanshift_core.providers import provider_kinds; "
-    "print(json.dumps(provider_kinds()))"
-)
-
-
-def test_the_provider_kind_field_offers_exactly_the_registered_kinds():
-    # the core's own registry, in a fresh interpreter (tests register extra kinds here)
-    registered = subprocess.run(
-        [sys.executable, "-c", REGISTERED_KINDS], capture_output=True, text=True, check=True
-    ).stdout
-    [conn] = get_provider_info()["connection-types"]
-    field = conn["conn-fields"]["provider"]
-    assert list(PROVIDER_KINDS) == json.loads(registered) == field["schema"]["enum"]
-    assert "uk_carbon_intensity" not in field["description"] and "ukci" in field["description"]
-    assert conn["conn-fields"]["options"]["schema"]["type"] == ["object", "null"]
 
 
 def connections_test(conn_id: str, connection: dict) -> subprocess.CompletedProcess:
@@ -103,3 +92,41 @@ def test_a_missing_connection_says_in_one_line_how_to_create_it():
     message = str(err.value)
     assert "\n" not in message and "no Airflow connection 'cleanshift_default'" in message
     assert "airflow connections add cleanshift_default --conn-type cleanshift" in message
+
+
+def test_connection_ids_and_templated_specs_are_kept_for_run_time():
+    assert provider_reference("cleanshift_default") == "cleanshift_default"
+    templated = {"kind": "mock", "anchor": "{{ dag_run.start_date.isoformat() }}"}
+    assert provider_reference(templated) == templated
+    assert provider_reference("mock:speedup=720") == {"kind": "mock", "speedup": 720}
+
+
+def test_connection_fields_become_a_provider_spec_with_masked_secrets():
+    conn = Connection(
+        conn_id="grid",
+        conn_type="cleanshift",
+        host="https://api.watttime.org",
+        login="alice",
+        password="canary-pw",
+        extra=json.dumps(
+            {"provider": "watttime", "region": "CAISO_NORTH", "options": '{"horizon": 24}'}
+        ),
+    )
+    spec = spec_from_connection(conn)
+    assert spec.kind == "watttime"
+    assert spec.options["username"] == "alice" and spec.options["region"] == "CAISO_NORTH"
+    assert spec.options["base_url"] == "https://api.watttime.org" and spec.options["horizon"] == 24
+    assert isinstance(spec.options["password"], SecretStr)
+    assert "canary-pw" not in repr(spec)
+
+    key_only = Connection(
+        conn_id="em",
+        conn_type="cleanshift",
+        password="canary-key",
+        extra=json.dumps({"provider": "electricitymaps", "region": "DE"}),
+    )
+    assert spec_from_connection(key_only).options["api_key"].get_secret_value() == "canary-key"
+
+    bad = Connection(conn_id="bad", conn_type="cleanshift", extra=json.dumps({"options": "{nope"}))
+    with pytest.raises(ConfigurationError, match="must be a JSON object"):
+        spec_from_connection(bad)

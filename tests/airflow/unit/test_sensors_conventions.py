@@ -9,7 +9,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from _scripted_provider import SCRIPTS, FakeClock, Script
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowRescheduleException,
@@ -18,15 +17,15 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent
-from test_examples_dag_test import run_example, task_instance, xcom
-from test_operators import RecordingTI, demo_provider
 
-from cleanshift_airflow import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY
+from cleanshift_airflow import PLAN_XCOM_KEY
 from cleanshift_airflow.keys import RELEASED_AT_XCOM_KEY
 from cleanshift_airflow.location import CarbonLocationSensor
 from cleanshift_airflow.sensors import CarbonWindowSensor
 from cleanshift_airflow.triggers import CarbonWindowTrigger
-from cleanshift_core import CarbonReceipt, ConfigurationError, Plan, ProviderUnavailableError
+from cleanshift_core import ConfigurationError, Plan, ProviderUnavailableError
+from tests.airflow.helpers import RecordingTI, demo_provider
+from tests.airflow.unit._scripted_provider import SCRIPTS, FakeClock, Script
 
 
 class ReschedulingTI(RecordingTI):
@@ -183,29 +182,6 @@ def test_location_sensor_returns_its_location_from_a_reschedule_mode_wait():
     chosen = sensor.execute({"ti": ti, "task_reschedule_count": 2})
     assert chosen in ("north", "south") and ti.pushed["cleanshift_location"] == chosen
     assert Plan.model_validate(ti.pushed[PLAN_XCOM_KEY]).location == chosen
-
-
-@pytest.mark.usefixtures("airflow_db")
-def test_reschedule_mode_waits_for_the_window_under_dag_test():
-    """Airflow's own loop on the example for deployments without a triggerer: the sensor is
-    rescheduled (slot freed) until the planned start, then the receipt is settled."""
-    from airflow.models.taskreschedule import TaskReschedule
-    from airflow.utils.session import create_session
-    from sqlalchemy import func, select
-
-    dag_run = run_example("cleanshift_without_triggerer")
-    assert dag_run.state == "success"
-    sensor = task_instance(dag_run, "carbon_window")
-    with create_session() as session:
-        reschedules = session.scalar(
-            select(func.count(TaskReschedule.id)).where(TaskReschedule.ti_id == sensor.id)
-        )
-    plan = Plan.model_validate(xcom(dag_run.run_id, "carbon_window", PLAN_XCOM_KEY))
-    receipt = CarbonReceipt.model_validate(xcom(dag_run.run_id, "carbon_receipt", RECEIPT_XCOM_KEY))
-    assert reschedules >= 1  # poked, freed the slot, poked again
-    assert plan.start > plan.earliest_start and sensor.end_date >= plan.start
-    assert task_instance(dag_run, "transform").start_date >= plan.start
-    assert receipt.scheduled_at == plan.earliest_start and receipt.planned_start == plan.start
 
 
 # --- soft_fail on every path ----------------------------------------------------------------

@@ -9,14 +9,14 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from _scripted_provider import HOUR, SCRIPTS, T0, FakeClock, Script
 from airflow.sdk.execution_time.xcom import XCom
 from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent
 
-from cleanshift_airflow.keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
+from cleanshift_airflow.keys import LOCATION_XCOM_KEY, PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
 from cleanshift_airflow.triggers import CarbonWindowTrigger
 from cleanshift_core import JobSpec, Plan, ProviderUnavailableError, SchedulingRules, plan_job
 from cleanshift_core.providers import build_provider
+from tests.airflow.unit._scripted_provider import HOUR, SCRIPTS, T0, FakeClock, Script
 
 FLAT = [300.0] * 8
 
@@ -328,3 +328,20 @@ def test_end_from_trigger_survives_serialize():
     _, data = CarbonWindowTrigger(**kwargs(provider), end_from_trigger=True).serialize()
     assert data["end_from_trigger"] is True
     assert CarbonWindowTrigger(**data).end_from_trigger
+
+
+async def test_a_location_trigger_that_ends_the_task_pushes_the_chosen_location():
+    # What CarbonLocationSensor.execute_complete would push, when no worker resumes it.
+    from airflow.triggers.base import TaskSuccessEvent
+
+    trigger = CarbonWindowTrigger(
+        provider={"kind": "mock"},
+        locations={"dirty": {"kind": "mock", "base_intensity": 500}, "clean": {"kind": "mock"}},
+        duration=5.0,
+        max_delay=0.0,
+        end_from_trigger=True,
+    )
+    [event] = [e async for e in trigger.run()]
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.xcoms[LOCATION_XCOM_KEY] == event.xcoms["return_value"]
+    assert Plan.model_validate(event.xcoms[PLAN_XCOM_KEY]).location == event.xcoms["return_value"]

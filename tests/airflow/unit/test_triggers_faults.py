@@ -15,13 +15,13 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from fake_ukci import FakeUKCI
-from stack import free_port
 
 from cleanshift_airflow.sensors import CarbonWindowSensor
 from cleanshift_airflow.triggers import CarbonWindowTrigger
 from cleanshift_core import ConfigurationError, JobSpec, Plan, SchedulingRules, plan_job
 from cleanshift_core.providers import build_provider
+from tests.airflow.fake_ukci import FakeUKCI
+from tests.airflow.stack import free_port
 
 HOUR = timedelta(hours=1)
 LONDON = ZoneInfo("Europe/London")

@@ -43,8 +43,7 @@ from prefect.workers.process import ProcessWorker
 from cleanshift_core import JobSpec, SchedulingRules, plan_job
 from cleanshift_core.providers import FileProvider
 from cleanshift_prefect import CONTINUATION_TAG, WAITING_STATE_NAME
-
-from .conftest import artifacts_of, state_names, table_rows
+from tests.prefect.conftest import artifacts_of, state_names, table_rows
 
 SERVED_FLOW = Path(__file__).with_name("served_flow.py")
 POINT = timedelta(seconds=5)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import artifacts_of, seconds_from_now, trough_at
+from tests.prefect.conftest import artifacts_of, seconds_from_now, trough_at
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "example_flows"
+EXAMPLES = Path(__file__).resolve().parents[3] / "example_flows"
 
 
 def load_example(name: str, monkeypatch: pytest.MonkeyPatch, seconds_ahead: float):

@@ -19,9 +19,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from cleanshift_prefect import BLOCK_TYPE_SLUG, GridIntensityCredentials, carbon_window
-
-from ..fault_server import FaultyGridServer
-from .conftest import artifacts_of
+from tests.fault_server import FaultyGridServer
+from tests.prefect.conftest import artifacts_of
 
 CANARY = "CANARY-prefect-0c4e7a19"
 

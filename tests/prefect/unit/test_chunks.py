@@ -16,10 +16,9 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from cleanshift_core import ConfigurationError, Plan
 from cleanshift_prefect import carbon_chunks
+from tests.prefect.conftest import artifacts_of, table_rows
 
-from .conftest import artifacts_of, table_rows
-
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GRID = ROOT / "example_dags" / "data" / "grid_two_dips.csv"
 
 

@@ -1,4 +1,6 @@
-"""Decoration time: bad arguments fail with fix-it messages; @flow/@task compose either way."""
+"""``@carbon_window`` at decoration time: bad arguments (locations and energy modes too) fail
+with fix-it messages, hostile ones are accepted or refused with one typed line, and @flow/@task
+compose either way."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prefect import Flow, Task, flow, task
 
-from cleanshift_core import ConfigurationError
+from cleanshift_core import CleanshiftError, ConfigurationError
 from cleanshift_prefect import ArtifactKeys, carbon_window
+from tests import hostile
 
 
 @pytest.mark.parametrize(
@@ -109,3 +114,55 @@ def test_artifact_keys_are_valid_prefect_keys(name, slug):
     assert keys.receipt == f"{slug}-carbon-receipt"
     for key in (keys.deferral, keys.progress, keys.receipt, keys.report):
         assert re.fullmatch(r"[a-z0-9-]+", key)
+
+
+scalars = hostile.scalars("cleanshift-grid-intensity/", "cleanshift-grid-intensity/x")
+
+
+providers = st.one_of(
+    hostile.providers(scalars),
+    st.lists(st.sampled_from(["mock", "nosuch", {"kind": "mock"}]), max_size=3),
+)
+
+
+finish = hostile.deadlines(scalars)
+
+
+ARGS = ["duration", *hostile.WINDOW_ARGS, "power_kw", "min_deferral"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(providers, finish, st.dictionaries(st.sampled_from(ARGS), scalars, max_size=5))
+def test_decorator_arguments_accept_or_refuse_cleanly(provider, finish_by, kwargs):
+    try:
+        decorate = carbon_window(provider, finish_by=finish_by, **kwargs)
+    except CleanshiftError as exc:
+        assert str(exc) and "\n" not in str(exc), str(exc)
+        return
+
+    async def job() -> None: ...
+
+    assert callable(decorate(job))
+
+
+def test_a_far_deadline_is_refused_at_decoration_not_at_run_time():
+    try:
+        carbon_window(duration="1h", max_delay=timedelta(days=10**6))
+    except CleanshiftError as exc:
+        assert "max_delay" in str(exc)
+    else:
+        raise AssertionError("a million-day max_delay was accepted")
+
+
+def test_locations_are_validated_at_decoration():
+    with pytest.raises(ConfigurationError, match="not both"):
+        carbon_window("mock", locations={"a": "mock"})
+    with pytest.raises(ConfigurationError, match="location 'b'"):
+        carbon_window(locations={"a": "mock", "b": "nope:x=1"})
+    with pytest.raises(ConfigurationError, match="non-empty mapping"):
+        carbon_window(locations={})
+
+
+def test_bad_energy_mode_fails_at_decoration():
+    with pytest.raises(ConfigurationError, match="energy must be 'nominal'"):
+        carbon_window("mock", energy="watts")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timezone
-from importlib.metadata import entry_points
 
 import pytest
 from prefect import flow, task
@@ -20,8 +19,13 @@ from cleanshift_core import (
 )
 from cleanshift_core.providers import register_provider
 from cleanshift_prefect import BLOCK_TYPE_SLUG, GridIntensityCredentials, carbon_window
-
-from .conftest import POINT_SECONDS, artifacts_of, seconds_from_now, table_rows, trough_at
+from tests.prefect.conftest import (
+    POINT_SECONDS,
+    artifacts_of,
+    seconds_from_now,
+    table_rows,
+    trough_at,
+)
 
 SECRET = "s3cret-key-do-not-leak"
 
@@ -138,11 +142,3 @@ async def test_block_by_name_runs_the_flow_and_never_shows_its_secret():
     visible += [a.description or "" for a in artifacts.values()] + [log.message for log in logs]
     assert any("Carbon receipt" in line for line in visible)
     assert not [line for line in visible if SECRET in line]
-
-
-def test_block_is_discovered_through_the_prefect_collections_entry_point():
-    [entry] = [
-        e for e in entry_points(group="prefect.collections") if e.name == "cleanshift_prefect"
-    ]
-    assert entry.load().GridIntensityCredentials is GridIntensityCredentials
-    assert GridIntensityCredentials.get_block_type_slug() == BLOCK_TYPE_SLUG

@@ -1,4 +1,5 @@
-"""Local mode against a real Prefect API: in-process async waits, states, artifacts, events.
+"""Local mode against a real Prefect API: in-process async waits, states, artifacts, events,
+the cleaner of several locations, and measured energy (CodeCarbon offline) in the receipt.
 
 Runs are plain ``flow()`` calls (no deployment), so the decorator must wait in the process;
 every wait here is a few real seconds on the time-compressed mock grid.
@@ -14,9 +15,14 @@ from prefect import flow, task
 from prefect.client.orchestration import get_client
 from prefect.events.filters import EventFilter, EventNameFilter
 
-from cleanshift_prefect import LOCAL_WAIT_STATE_NAME, WINDOW_OPENED_EVENT, carbon_window
-
-from .conftest import (
+from cleanshift_prefect import (
+    LOCAL_WAIT_STATE_NAME,
+    WINDOW_OPENED_EVENT,
+    carbon_window,
+    current_location,
+    current_plan,
+)
+from tests.prefect.conftest import (
     POINT_SECONDS,
     artifacts_of,
     seconds_from_now,
@@ -164,3 +170,66 @@ async def test_now_or_never_on_a_dirty_grid_skips_without_failing():
     skipped = await (await maybe(return_state=True)).result()
     assert skipped.is_completed() and skipped.name == "Skipped" and not ran
     assert "above max_intensity=1" in skipped.message
+
+
+async def test_the_cleaner_location_is_chosen_and_recorded():
+    @flow
+    async def placed():
+        trough = seconds_from_now(6)
+        dirty = {**trough_at(seconds_from_now(2), "D"), "base_intensity": 600}
+        clean = {**trough_at(trough, "C"), "base_intensity": 150}
+
+        @task(name="Train Where Clean")
+        @carbon_window(
+            locations={"eu-west-1": dirty, "eu-north-1": clean},
+            duration=f"{POINT_SECONDS}s",
+            max_delay="20s",
+        )
+        async def train() -> tuple[str | None, datetime, str]:
+            return current_location(), datetime.now(timezone.utc), current_plan().region
+
+        return trough, await train()
+
+    state = await placed(return_state=True)
+    trough, (location, ran, region) = await state.result()
+    assert (location, region) == ("eu-north-1", "C")
+    assert ran >= trough  # waited for the chosen location's window
+    assert current_location() is None  # only inside the decorated call
+
+    receipt = table_rows(
+        (await artifacts_of(state.state_details.flow_run_id))["train-where-clean-carbon-receipt"]
+    )
+    assert receipt["location"] == "eu-north-1" and receipt["region"] == "C"
+    assert "beats 'eu-west-1'" in receipt["reason"]
+
+
+def busy(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+async def test_measured_task_receipt_names_the_method_and_has_energy():
+    @task(name="measured-step")
+    @carbon_window(
+        trough_at(seconds_from_now(0), "MEAS"),
+        duration=f"{POINT_SECONDS}s",
+        max_delay="0s",
+        energy="measured",
+    )
+    def measured_step() -> int:
+        busy(1.2)
+        return 1
+
+    @flow
+    async def measured() -> int:
+        return measured_step()
+
+    state = await measured(return_state=True)
+    assert await state.result() == 1
+    rows = table_rows(
+        (await artifacts_of(state.state_details.flow_run_id))["measured-step-carbon-receipt"]
+    )
+    assert float(rows["energy (kWh)"]) > 0
+    source = rows["energy source"]
+    assert source.startswith("measured — ") and len(source) > len("measured — ")

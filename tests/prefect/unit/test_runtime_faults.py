@@ -14,9 +14,8 @@ from prefect import flow, task
 
 from cleanshift_core import RateLimitedError
 from cleanshift_prefect import carbon_window
-
-from ..fault_server import FaultyGridServer
-from .conftest import artifacts_of, table_rows
+from tests.fault_server import FaultyGridServer
+from tests.prefect.conftest import artifacts_of, table_rows
 
 
 @pytest.fixture
