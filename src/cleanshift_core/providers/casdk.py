@@ -21,15 +21,9 @@ import httpx
 from ..errors import BadDataError, ConfigurationError, ProviderError, UnknownRegionError
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
-from .transport import (
-    HttpProvider,
-    RawPoint,
-    RetryPolicy,
-    Zeros,
-    api_time,
-    check_window,
-    parse_time,
-)
+from .http_provider import HttpProvider, check_window
+from .retry import RetryPolicy
+from .sanity import RawPoint, Zeros, api_time, parse_time
 
 
 class CarbonAwareSDKProvider(HttpProvider):
@@ -40,7 +34,7 @@ class CarbonAwareSDKProvider(HttpProvider):
         region: an SDK location such as ``"westus"`` or ``"eastus"``.
         signal: what the SDK's data source reports (``marginal``, ``average/lifecycle``,
             ``average/direct``).
-        timeout, retry: see :class:`~.transport.HttpProvider`.
+        timeout, retry: see :class:`~.http_provider.HttpProvider`.
         max_current_age: refuse ``current()`` readings that ended longer ago than this
             (default: 3 × the source's resolution, at least 30 minutes).
     """
