@@ -23,7 +23,7 @@ from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
 from .http_provider import HttpProvider, check_window
 from .retry import RetryPolicy
-from .sanity import RawPoint, Zeros, api_time, parse_time
+from .sanity import RawPoint, Zeros, api_time, objects, parse_time
 
 
 class CarbonAwareSDKProvider(HttpProvider):
@@ -183,9 +183,7 @@ class CarbonAwareSDKProvider(HttpProvider):
         """The rows of one location. The SDK labels rows with its data source's own region
         (WattTime's balancing authority, not ``westus``), so one label is taken as ours; rows of
         several locations are narrowed to ours, never merged into one series."""
-        for row in rows:
-            if not isinstance(row, Mapping):
-                raise BadDataError(f"casdk sent a non-object emissions point {row!r}")
+        rows = objects(rows, self.kind, "emissions point")
         names = list(dict.fromkeys(str(r.get("location")) for r in rows if r.get("location")))
         if len(names) <= 1:
             return rows
@@ -207,9 +205,7 @@ class CarbonAwareSDKProvider(HttpProvider):
         if not isinstance(rows, list):
             raise BadDataError("casdk forecast has no 'forecastData' list; check base_url")
         raw = []
-        for row in rows:
-            if not isinstance(row, Mapping):
-                raise BadDataError(f"casdk sent a non-object forecast point {row!r}")
+        for row in objects(rows, self.kind, "forecast point"):
             raw.append(
                 RawPoint(
                     parse_time(row.get("timestamp"), "timestamp", self.kind),

@@ -32,7 +32,7 @@ from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
 from .http_provider import HttpProvider, as_secret, check_window
 from .retry import RetryPolicy
-from .sanity import RawPoint, Zeros, api_time, chunks, parse_time
+from .sanity import RawPoint, Zeros, api_time, chunks, objects, parse_time
 from .transport import Session
 
 #: Longest range one /past-range request may ask for.
@@ -299,9 +299,7 @@ class ElectricityMapsProvider(HttpProvider):
 
     def _raw(self, rows: list[Any]) -> list[RawPoint]:
         raw = []
-        for row in rows:
-            if not isinstance(row, Mapping):
-                raise BadDataError(f"electricitymaps sent a non-object data point {row!r}")
+        for row in objects(rows, self.kind, "data point"):
             raw.append(
                 RawPoint(
                     parse_time(row.get("datetime"), "datetime", self.kind),

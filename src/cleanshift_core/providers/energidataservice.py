@@ -21,7 +21,7 @@ from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
 from .http_provider import HttpProvider, check_window
 from .retry import RetryPolicy
-from .sanity import RawPoint, chunks, parse_time
+from .sanity import RawPoint, chunks, objects, parse_time
 
 AREAS = ("DK1", "DK2")
 FIVE_MINUTES = timedelta(minutes=5)
@@ -112,9 +112,7 @@ class EnergiDataServiceProvider(HttpProvider):
                     )
                 records.extend(body["records"])
         raw = []
-        for record in records:
-            if not isinstance(record, Mapping):
-                raise BadDataError(f"energidataservice sent a non-object record {record!r}")
+        for record in objects(records, self.kind, "record"):
             if record.get("PriceArea") not in (None, self._region):
                 continue
             stamp = parse_time(record.get("Minutes5UTC"), "Minutes5UTC", self.kind)

@@ -22,7 +22,7 @@ import itertools
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -72,6 +72,15 @@ def chunks(start: datetime, end: datetime, size: timedelta) -> list[tuple[dateti
         pieces.append((cursor, upper))
         cursor = upper
     return pieces
+
+
+def objects(rows: Sequence[Any], provider: str, what: str) -> list[Mapping[str, Any]]:
+    """An API's list of entries, each checked to be a JSON object (else :class:`BadDataError`
+    naming the entry, e.g. "watttime sent a non-object data point 3")."""
+    for row in rows:
+        if not isinstance(row, Mapping):
+            raise BadDataError(f"{provider} sent a non-object {what} {row!r}")
+    return list(rows)
 
 
 # ---------------------------------------------------------------------------- series

@@ -35,7 +35,7 @@ from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
 from .http_provider import HttpProvider, as_secret, check_window
 from .retry import RetryPolicy
-from .sanity import RawPoint, Zeros, api_time, chunks, parse_time
+from .sanity import RawPoint, Zeros, api_time, chunks, objects, parse_time
 from .transport import Session
 
 #: lbs/MWh → g/kWh: 453.59237 g per lb, 1000 kWh per MWh.
@@ -332,9 +332,7 @@ class WattTimeProvider(HttpProvider):
         if not isinstance(data, list):
             raise BadDataError("watttime answer has no 'data' list; check base_url")
         raw = []
-        for row in data:
-            if not isinstance(row, Mapping):
-                raise BadDataError(f"watttime sent a non-object data point {row!r}")
+        for row in objects(data, self.kind, "data point"):
             value = row.get("value")
             grams = (
                 value * LBS_PER_MWH_TO_G_PER_KWH
