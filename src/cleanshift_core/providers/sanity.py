@@ -4,7 +4,7 @@ Every HTTP provider reads its answers through these, so all of them refuse and r
 
 - **Timestamps.** :func:`parse_time` reads an API's stamp as aware UTC (naive stamps are UTC:
   every API here documents UTC); :func:`api_time` writes one back, :func:`chunks` cuts a range
-  to an API's limit.
+  to an API's limit, :func:`objects` refuses a list entry that is not a JSON object.
 - **Series.** :func:`build_series` turns raw points into a validated series: nulls, NaN,
   negatives and (where the grid cannot be at zero, :class:`Zeros`) zeros become missing
   points, short holes are bridged, unsorted or duplicated points are repaired, long zero runs,
@@ -34,11 +34,8 @@ from ..timeutil import format_duration, parse_duration
 
 log = logging.getLogger(__name__)
 
-#: No real grid, marginal or average, emits more than this (lignite is ~1 100 g/kWh); a
-#: larger number means the units are wrong (lbs/MWh, g/MWh), not that the grid is dirty.
-MAX_PLAUSIBLE_G_PER_KWH = 2000.0
 
-
+# ---------------------------------------------------------------------------- timestamps, ranges, entries
 def parse_time(value: Any, what: str, provider: str) -> datetime:
     """An API timestamp as aware UTC; naive stamps are UTC (every API here documents UTC)."""
     if not isinstance(value, str):
@@ -84,6 +81,11 @@ def objects(rows: Sequence[Any], provider: str, what: str) -> list[Mapping[str, 
 
 
 # ---------------------------------------------------------------------------- series
+#: No real grid, marginal or average, emits more than this (lignite is ~1 100 g/kWh); a
+#: larger number means the units are wrong (lbs/MWh, g/MWh), not that the grid is dirty.
+MAX_PLAUSIBLE_G_PER_KWH = 2000.0
+
+
 class Zeros(str, Enum):
     """What a 0 gCO2eq/kWh reading means for a signal."""
 
