@@ -35,7 +35,7 @@ from ..timeutil import format_duration, parse_duration
 log = logging.getLogger(__name__)
 
 
-# ---------------------------------------------------------------------------- timestamps, ranges, entries
+# ---------------------------------------------------------------------- timestamps, ranges, entries
 def parse_time(value: Any, what: str, provider: str) -> datetime:
     """An API timestamp as aware UTC; naive stamps are UTC (every API here documents UTC)."""
     if not isinstance(value, str):
