@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 import random
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
+
+import numpy as np
 
 from .errors import ConfigurationError
 from .job import JobSpec
@@ -191,27 +192,11 @@ class BacktestResult:
         return (self.mean_immediate - self.mean_actual) / best
 
 
-class _Integral:
-    """Running integral of a series: mean over any span in O(log n), with the planner's
-    arithmetic (prefix sum plus the partial interval)."""
-
-    def __init__(self, series: IntensitySeries) -> None:
-        self.starts = series.starts
-        self.ends = series.ends
-        self.values = series.values
-        prefix = [0.0]
-        for s, e, v in zip(series.starts, series.ends, series.values):
-            prefix.append(prefix[-1] + v * (e - s))
-        self.prefix = prefix
-
-    def at(self, t: float) -> float:
-        i = bisect_right(self.starts, t) - 1
-        if i < 0 or t > self.ends[-1]:
-            raise ValueError(f"{from_epoch(t).isoformat()} is outside the measured series")
-        return self.prefix[i] + self.values[i] * (min(t, self.ends[i]) - self.starts[i])
-
-    def mean(self, start: float, seconds: float) -> float:
-        return (self.at(start + seconds) - self.at(start)) / seconds
+def _window_means(series: IntensitySeries, starts: list[datetime], seconds: float) -> list[float]:
+    """Mean intensity of each window ``[start, start + seconds)``, read from the series' own
+    running integral by the planner's arithmetic (:func:`~cleanshift_core.planner.scan_windows`)."""
+    at = np.array([to_epoch(start) for start in starts])
+    return ((series.integral.at(at + seconds) - series.integral.at(at)) / seconds).tolist()
 
 
 def backtest(
@@ -251,15 +236,15 @@ def backtest(
         # The optimum and the charges use the same slice and the same arithmetic, so a rule
         # that picks the optimal start is charged exactly the optimum, to the last bit.
         part = truth.between(release, latest + pattern.duration)
-        integral = _Integral(part)
         scan = scan_windows(part, release, latest, pattern.duration)
         best = scan.best_index()
+        actual, immediate = _window_means(part, [start, release], d)
         outcomes.append(
             JobOutcome(
                 release=release,
                 start=start,
-                actual=integral.mean(to_epoch(start), d),
-                immediate=integral.mean(to_epoch(release), d),
+                actual=actual,
+                immediate=immediate,
                 optimal=scan.means[best],
                 optimal_start=from_epoch(scan.starts[best]),
             )

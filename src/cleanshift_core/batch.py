@@ -25,7 +25,7 @@ from .plan import Plan
 from .planner import TIE_TOLERANCE, scan_windows
 from .policies import Policy, SchedulingRules, decide, fallback_plan
 from .providers.base import GridIntensityProvider
-from .providers.transport import provider_deadline
+from .providers.deadline import provider_deadline
 from .series import IntensitySeries
 from .timeutil import SYSTEM_CLOCK, Clock, from_epoch, to_epoch
 

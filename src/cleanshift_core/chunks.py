@@ -38,7 +38,7 @@ from .plan import Interval, Plan, forecast_excerpt
 from .planner import scan_windows
 from .policies import Policy, SchedulingRules, fallback_plan
 from .providers.base import GridIntensityProvider
-from .providers.transport import provider_deadline
+from .providers.deadline import provider_deadline
 from .series import Basis, IntensitySeries, SignalKind
 from .timeutil import SYSTEM_CLOCK, Clock, from_epoch, parse_duration, to_epoch
 

@@ -24,8 +24,8 @@ from .plan import LocationOption, Plan
 from .planner import TIE_TOLERANCE
 from .policies import Policy, SchedulingRules, decide, fallback_plan
 from .providers.base import GridIntensityProvider
+from .providers.deadline import provider_deadline
 from .providers.spec import build_provider
-from .providers.transport import provider_deadline
 from .series import IntensitySeries
 from .timeutil import SYSTEM_CLOCK, Clock
 

@@ -17,7 +17,7 @@ from .measure import EnergyReading
 from .plan import Plan
 from .policies import SchedulingRules, decide, fallback_plan
 from .providers.base import GridIntensityProvider
-from .providers.transport import provider_deadline
+from .providers.deadline import provider_deadline
 from .receipt import CarbonReceipt, build_receipt
 from .series import IntensitySeries
 from .timeutil import SYSTEM_CLOCK, Clock, sleep_until

@@ -19,19 +19,11 @@ from ..providers.base import GridIntensityProvider
 from ..timeutil import Clock, format_duration, parse_duration
 from .app import FixedClock, app, run_closing, stderr_console
 from .options import (
-    ApiKeyOpt,
+    NO_PROVIDER_FLAGS,
     NowOpt,
-    OptionOpt,
-    PasswordOpt,
-    PathOpt,
     ProviderFlags,
-    ProviderOpt,
-    RegionOpt,
-    ReplayOpt,
-    SpeedupOpt,
-    UsernameOpt,
-    ZoneOpt,
     clock_from,
+    provider_options,
 )
 
 #: ``check``'s exit code when no fresh reading can be had: a gate must fail closed.
@@ -39,6 +31,7 @@ EXIT_UNKNOWN = 3
 
 
 @app.command()
+@provider_options
 def check(
     max_intensity: Annotated[
         float, typer.Option("--max-intensity", help="Pass at or under this gCO2eq/kWh.")
@@ -47,16 +40,7 @@ def check(
         str | None,
         typer.Option("--duration", help="Judge the window of this length starting now."),
     ] = None,
-    region: RegionOpt = None,
-    provider: ProviderOpt = "mock",
-    api_key: ApiKeyOpt = None,
-    zone: ZoneOpt = None,
-    username: UsernameOpt = None,
-    password: PasswordOpt = None,
-    path: PathOpt = None,
-    replay: ReplayOpt = False,
-    speedup: SpeedupOpt = None,
-    option: OptionOpt = None,
+    provider: ProviderFlags = NO_PROVIDER_FLAGS,
     now: NowOpt = None,
 ) -> None:
     """Exit 0 if the grid is at or under --max-intensity now, 1 if above, 3 if unknown (cron, CI, init containers)."""
@@ -66,18 +50,7 @@ def check(
         )
     span = parse_duration(duration, "--duration") if duration else None
     clock = clock_from(now)
-    source = ProviderFlags(
-        kind=provider,
-        region=region,
-        api_key=api_key,
-        zone=zone,
-        username=username,
-        password=password,
-        path=path,
-        replay=replay,
-        speedup=speedup,
-        extra=option,
-    ).build()
+    source = provider.build()
     try:
         value, what = run_closing(_intensity_now(source, clock, span), source)
     except (BadDataError, BadSeriesError, ProviderUnavailableError, RateLimitedError) as exc:

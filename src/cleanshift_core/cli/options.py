@@ -7,12 +7,15 @@ the core's own validation speaks for them.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
@@ -24,6 +27,8 @@ from ..request import WindowRequest
 from ..timeutil import SYSTEM_CLOCK, Clock
 from .app import FixedClock
 
+R = TypeVar("R")
+
 #: Provider names cleanshift 0.1 used, mapped to today's registry names.
 PROVIDER_ALIASES = {"electricitymap": "electricitymaps"}
 
@@ -31,41 +36,8 @@ _PROVIDERS_HELP = (
     f"Intensity source: one of {', '.join(provider_kinds())} (checked when the command runs, "
     "so providers registered later work too); 'electricitymap' is accepted for electricitymaps."
 )
-ProviderOpt = Annotated[str, typer.Option("--provider", help=_PROVIDERS_HELP)]
-RegionOpt = Annotated[
-    str | None, typer.Option("--region", help="Grid region, e.g. DE, GB, CAISO_NORTH.")
-]
 _SECRET_ENV_HELP = "or env CLEANSHIFT_<PROVIDER>_<OPTION>, e.g. CLEANSHIFT_ELECTRICITYMAPS_API_KEY"
-ApiKeyOpt = Annotated[
-    str | None,
-    typer.Option("--api-key", help=f"API key (Electricity Maps); {_SECRET_ENV_HELP}."),
-]
-ZoneOpt = Annotated[
-    str | None, typer.Option("--zone", help="Zone; overrides --region (Electricity Maps).")
-]
-UsernameOpt = Annotated[str | None, typer.Option("--username", help="Username (WattTime).")]
-PasswordOpt = Annotated[
-    str | None,
-    typer.Option("--password", help="Password (WattTime); or env CLEANSHIFT_WATTTIME_PASSWORD."),
-]
-PathOpt = Annotated[
-    Path | None, typer.Option("--path", help="CSV or JSON series for --provider file.")
-]
-ReplayOpt = Annotated[
-    bool, typer.Option("--replay", help="Map the file onto the present, as a live forecast.")
-]
-OptionOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--option",
-        "-o",
-        help="Any other provider option as KEY=VALUE (repeatable), e.g. -o emission_factor_type=direct.",
-    ),
-]
-SpeedupOpt = Annotated[
-    float | None,
-    typer.Option("--speedup", help="Time compression for a replayed file or the mock (demos)."),
-]
+
 DurationOpt = Annotated[
     str, typer.Option("--duration", help="How long the job runs, e.g. 2h, 30m, 1h30m.")
 ]
@@ -98,18 +70,49 @@ NowOpt = Annotated[
 
 @dataclass(frozen=True)
 class ProviderFlags:
-    """The provider flags of one command, as given (``None`` where not given)."""
+    """The provider flags of one command, as given (``None`` where not given).
 
-    kind: str
-    region: str | None = None
-    api_key: str | None = None
-    zone: str | None = None
-    username: str | None = None
-    password: str | None = None
-    path: Path | None = None
-    replay: bool = False
-    speedup: float | None = None
-    extra: list[str] | None = None
+    Each field is also its typer option, declared here once: :func:`provider_options` puts
+    them, in this order, into the ``--help`` and signature of every command that reads a
+    provider.
+    """
+
+    region: Annotated[
+        str | None, typer.Option("--region", help="Grid region, e.g. DE, GB, CAISO_NORTH.")
+    ] = None
+    kind: Annotated[str, typer.Option("--provider", help=_PROVIDERS_HELP)] = "mock"
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", help=f"API key (Electricity Maps); {_SECRET_ENV_HELP}."),
+    ] = None
+    zone: Annotated[
+        str | None, typer.Option("--zone", help="Zone; overrides --region (Electricity Maps).")
+    ] = None
+    username: Annotated[str | None, typer.Option("--username", help="Username (WattTime).")] = None
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password", help="Password (WattTime); or env CLEANSHIFT_WATTTIME_PASSWORD."
+        ),
+    ] = None
+    path: Annotated[
+        Path | None, typer.Option("--path", help="CSV or JSON series for --provider file.")
+    ] = None
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Map the file onto the present, as a live forecast.")
+    ] = False
+    speedup: Annotated[
+        float | None,
+        typer.Option("--speedup", help="Time compression for a replayed file or the mock (demos)."),
+    ] = None
+    extra: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="Any other provider option as KEY=VALUE (repeatable), e.g. -o emission_factor_type=direct.",
+        ),
+    ] = None
 
     def build(self) -> GridIntensityProvider:
         """The flags as a ProviderSpec, built by the same registry Airflow and Prefect use.
@@ -155,6 +158,50 @@ class ProviderFlags:
                 )
             options.update(ProviderSpec.parse(f"{name}:{item}").options)
         return build_provider(ProviderSpec(name, options))
+
+
+#: The flags when none is given (the mock provider): the default of a command's
+#: ``ProviderFlags`` parameter, so that the function can also be called directly.
+NO_PROVIDER_FLAGS = ProviderFlags()
+
+
+def provider_options(command: Callable[..., R]) -> Callable[..., R]:
+    """Give ``command`` the provider options and call it with them as one :class:`ProviderFlags`.
+
+    The command declares one parameter of type ``ProviderFlags`` where the options belong in
+    its ``--help``. typer builds a command from its ``inspect.signature``, which honours
+    ``__signature__``: there the parameter is replaced by the fields of :class:`ProviderFlags`
+    (names, typer options and defaults), and a call gathers them back into it. So the options
+    are declared once and every command builds its ``ProviderFlags`` the same way.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    slot = next(
+        (name for name, p in signature.parameters.items() if p.annotation is ProviderFlags), None
+    )
+    if slot is None:
+        raise TypeError(f"{command.__name__} has no ProviderFlags parameter to put the options in")
+    hints = get_type_hints(ProviderFlags, include_extras=True)
+    flags = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=f.default,
+            annotation=hints[f.name],
+        )
+        for f in fields(ProviderFlags)
+    ]
+    parameters: list[inspect.Parameter] = []
+    for name, parameter in signature.parameters.items():
+        parameters.extend(flags if name == slot else [parameter])
+
+    @functools.wraps(command)
+    def with_provider_flags(**given: Any) -> R:
+        values = {f.name: given.pop(f.name) for f in fields(ProviderFlags)}
+        return command(**given, **{slot: ProviderFlags(**values)})
+
+    with_provider_flags.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_provider_flags.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_provider_flags
 
 
 def echoable(text: str) -> str:

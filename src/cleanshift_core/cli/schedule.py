@@ -12,7 +12,7 @@ from ..scheduling import plan_job
 from ..timeutil import format_duration
 from .app import app, run_closing
 from .options import (
-    ApiKeyOpt,
+    NO_PROVIDER_FLAGS,
     DurationOpt,
     FinishByOpt,
     MaxDelayOpt,
@@ -20,38 +20,22 @@ from .options import (
     MinSavingsOpt,
     NowOpt,
     OnErrorOpt,
-    OptionOpt,
-    PasswordOpt,
-    PathOpt,
     PolicyOpt,
     ProviderFlags,
-    ProviderOpt,
-    RegionOpt,
-    ReplayOpt,
-    SpeedupOpt,
-    UsernameOpt,
-    ZoneOpt,
     clock_from,
+    provider_options,
     window_from_flags,
 )
 from .render import intensity_text
 
 
 @app.command()
+@provider_options
 def schedule(
     duration: DurationOpt = "1h",
     max_delay: MaxDelayOpt = "24h",
     finish_by: FinishByOpt = None,
-    region: RegionOpt = None,
-    provider: ProviderOpt = "mock",
-    api_key: ApiKeyOpt = None,
-    zone: ZoneOpt = None,
-    username: UsernameOpt = None,
-    password: PasswordOpt = None,
-    path: PathOpt = None,
-    replay: ReplayOpt = False,
-    speedup: SpeedupOpt = None,
-    option: OptionOpt = None,
+    provider: ProviderFlags = NO_PROVIDER_FLAGS,
     policy: PolicyOpt = Policy.MIN_CARBON,
     max_intensity: MaxIntensityOpt = None,
     min_savings_pct: MinSavingsOpt = 0.0,
@@ -74,18 +58,7 @@ def schedule(
     )
     job, rules = window.job, window.rules
     clock = clock_from(now)
-    source = ProviderFlags(
-        kind=provider,
-        region=region,
-        api_key=api_key,
-        zone=zone,
-        username=username,
-        password=password,
-        path=path,
-        replay=replay,
-        speedup=speedup,
-        extra=option,
-    ).build()
+    source = provider.build()
     plan = run_closing(plan_job(source, job, rules, clock), source)
     if as_json:
         typer.echo(plan.model_dump_json(indent=2))

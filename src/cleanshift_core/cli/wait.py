@@ -28,24 +28,16 @@ from ..scheduling import plan_job, settle_receipt, wait_for_window
 from ..timeutil import SYSTEM_CLOCK, Clock, parse_duration
 from .app import app, run_closing, stderr_console
 from .options import (
-    ApiKeyOpt,
+    NO_PROVIDER_FLAGS,
     DurationOpt,
     FinishByOpt,
     MaxDelayOpt,
     MaxIntensityOpt,
     MinSavingsOpt,
     OnErrorOpt,
-    OptionOpt,
-    PasswordOpt,
-    PathOpt,
     PolicyOpt,
     ProviderFlags,
-    ProviderOpt,
-    RegionOpt,
-    ReplayOpt,
-    SpeedupOpt,
-    UsernameOpt,
-    ZoneOpt,
+    provider_options,
     window_from_flags,
 )
 from .render import intensity_text, print_receipt
@@ -55,6 +47,7 @@ TICK_SECONDS = 0.25
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
+@provider_options
 def wait(
     command: Annotated[
         list[str], typer.Argument(help="The command to run, after --.", show_default=False)
@@ -62,16 +55,7 @@ def wait(
     duration: DurationOpt = "1h",
     max_delay: MaxDelayOpt = "6h",
     finish_by: FinishByOpt = None,
-    region: RegionOpt = None,
-    provider: ProviderOpt = "mock",
-    api_key: ApiKeyOpt = None,
-    zone: ZoneOpt = None,
-    username: UsernameOpt = None,
-    password: PasswordOpt = None,
-    path: PathOpt = None,
-    replay: ReplayOpt = False,
-    speedup: SpeedupOpt = None,
-    option: OptionOpt = None,
+    provider: ProviderFlags = NO_PROVIDER_FLAGS,
     policy: PolicyOpt = Policy.MIN_CARBON,
     max_intensity: MaxIntensityOpt = None,
     min_savings_pct: MinSavingsOpt = 0.0,
@@ -118,18 +102,7 @@ def wait(
     if rules.policy is Policy.HALT_IF_DIRTY:
         require_posix()
     replan = parse_duration(replan_every, "--replan-every") if replan_every else None
-    source = ProviderFlags(
-        kind=provider,
-        region=region,
-        api_key=api_key,
-        zone=zone,
-        username=username,
-        password=password,
-        path=path,
-        replay=replay,
-        speedup=speedup,
-        extra=option,
-    ).build()
+    source = provider.build()
     try:
         code, receipt = run_closing(
             _wait_and_run(

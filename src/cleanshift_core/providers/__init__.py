@@ -3,13 +3,14 @@
 from .base import GridIntensityProvider
 from .cache import CachedProvider
 from .casdk import CarbonAwareSDKProvider
+from .deadline import provider_deadline
 from .electricitymaps import ElectricityMapsProvider
 from .energidataservice import EnergiDataServiceProvider
 from .fallback import FallbackProvider
 from .file import FileProvider, read_series_file
 from .mock import MockProvider
+from .retry import RetryPolicy
 from .spec import ProviderSpec, build_provider, provider_kinds, register_provider, shared_provider
-from .transport import RetryPolicy, provider_deadline
 from .ukci import UKCarbonIntensityProvider
 from .watttime import WattTimeProvider
 

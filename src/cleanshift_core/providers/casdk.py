@@ -21,15 +21,9 @@ import httpx
 from ..errors import BadDataError, ConfigurationError, ProviderError, UnknownRegionError
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
-from .transport import (
-    HttpProvider,
-    RawPoint,
-    RetryPolicy,
-    Zeros,
-    api_time,
-    check_window,
-    parse_time,
-)
+from .http_provider import HttpProvider, check_window
+from .retry import RetryPolicy
+from .sanity import RawPoint, Zeros, api_time, objects, parse_time
 
 
 class CarbonAwareSDKProvider(HttpProvider):
@@ -40,7 +34,7 @@ class CarbonAwareSDKProvider(HttpProvider):
         region: an SDK location such as ``"westus"`` or ``"eastus"``.
         signal: what the SDK's data source reports (``marginal``, ``average/lifecycle``,
             ``average/direct``).
-        timeout, retry: see :class:`~.transport.HttpProvider`.
+        timeout, retry: see :class:`~.http_provider.HttpProvider`.
         max_current_age: refuse ``current()`` readings that ended longer ago than this
             (default: 3 × the source's resolution, at least 30 minutes).
     """
@@ -189,9 +183,7 @@ class CarbonAwareSDKProvider(HttpProvider):
         """The rows of one location. The SDK labels rows with its data source's own region
         (WattTime's balancing authority, not ``westus``), so one label is taken as ours; rows of
         several locations are narrowed to ours, never merged into one series."""
-        for row in rows:
-            if not isinstance(row, Mapping):
-                raise BadDataError(f"casdk sent a non-object emissions point {row!r}")
+        rows = objects(rows, self.kind, "emissions point")
         names = list(dict.fromkeys(str(r.get("location")) for r in rows if r.get("location")))
         if len(names) <= 1:
             return rows
@@ -213,9 +205,7 @@ class CarbonAwareSDKProvider(HttpProvider):
         if not isinstance(rows, list):
             raise BadDataError("casdk forecast has no 'forecastData' list; check base_url")
         raw = []
-        for row in rows:
-            if not isinstance(row, Mapping):
-                raise BadDataError(f"casdk sent a non-object forecast point {row!r}")
+        for row in objects(rows, self.kind, "forecast point"):
             raw.append(
                 RawPoint(
                     parse_time(row.get("timestamp"), "timestamp", self.kind),

@@ -2,7 +2,7 @@
 
 The ``auth-token`` header carries the key. ``emissionFactorType`` picks lifecycle (default)
 or direct factors, and the signal recorded in plans and receipts follows it. Intensities may
-be ``null`` (dropped and bridged, see :func:`~.transport.build_series`).
+be ``null`` (dropped and bridged, see :func:`~.sanity.build_series`).
 
 The free tier has no forecast endpoint. When the forecast is refused, cleanshift asks
 ``/v3/zones`` what the token may access; if the forecast is not in the plan it says so
@@ -30,18 +30,10 @@ from ..errors import (
 )
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
-from .transport import (
-    HttpProvider,
-    RawPoint,
-    RetryPolicy,
-    Session,
-    Zeros,
-    api_time,
-    as_secret,
-    check_window,
-    chunks,
-    parse_time,
-)
+from .http_provider import HttpProvider, as_secret, check_window
+from .retry import RetryPolicy
+from .sanity import RawPoint, Zeros, api_time, chunks, objects, parse_time
+from .transport import Session
 
 #: Longest range one /past-range request may ask for.
 PAST_RANGE_CHUNK = timedelta(days=10)
@@ -59,7 +51,7 @@ class ElectricityMapsProvider(HttpProvider):
         emission_factor_type: ``"lifecycle"`` (default) or ``"direct"``.
         history_forecast: without forecast access, plan on the last day's measurements
             moved a day ahead instead of failing.
-        base_url, timeout, retry: see :class:`~.transport.HttpProvider`.
+        base_url, timeout, retry: see :class:`~.http_provider.HttpProvider`.
         max_current_age: refuse ``current()`` readings that ended longer ago than this
             (default: 3 × the source's resolution, at least 30 minutes).
     """
@@ -307,9 +299,7 @@ class ElectricityMapsProvider(HttpProvider):
 
     def _raw(self, rows: list[Any]) -> list[RawPoint]:
         raw = []
-        for row in rows:
-            if not isinstance(row, Mapping):
-                raise BadDataError(f"electricitymaps sent a non-object data point {row!r}")
+        for row in objects(rows, self.kind, "data point"):
             raw.append(
                 RawPoint(
                     parse_time(row.get("datetime"), "datetime", self.kind),

@@ -19,14 +19,9 @@ from typing import Any
 from ..errors import BadDataError, ConfigurationError
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
-from .transport import (
-    HttpProvider,
-    RawPoint,
-    RetryPolicy,
-    check_window,
-    chunks,
-    parse_time,
-)
+from .http_provider import HttpProvider, check_window
+from .retry import RetryPolicy
+from .sanity import RawPoint, chunks, objects, parse_time
 
 AREAS = ("DK1", "DK2")
 FIVE_MINUTES = timedelta(minutes=5)
@@ -40,7 +35,7 @@ class EnergiDataServiceProvider(HttpProvider):
 
     Args:
         region: ``"DK1"`` (West Denmark) or ``"DK2"`` (East Denmark).
-        base_url, timeout, retry: see :class:`~.transport.HttpProvider`.
+        base_url, timeout, retry: see :class:`~.http_provider.HttpProvider`.
         max_current_age: refuse ``current()`` readings that ended longer ago than this
             (default: 3 × the source's resolution, at least 30 minutes).
     """
@@ -117,9 +112,7 @@ class EnergiDataServiceProvider(HttpProvider):
                     )
                 records.extend(body["records"])
         raw = []
-        for record in records:
-            if not isinstance(record, Mapping):
-                raise BadDataError(f"energidataservice sent a non-object record {record!r}")
+        for record in objects(records, self.kind, "record"):
             if record.get("PriceArea") not in (None, self._region):
                 continue
             stamp = parse_time(record.get("Minutes5UTC"), "Minutes5UTC", self.kind)

@@ -1,12 +1,12 @@
-"""The resilience layer every HTTP provider shares: retries, typed errors, boundary sanity.
+"""HTTP for every provider: one client per call, retried requests, typed errors, no secrets.
 
 One place decides how cleanshift talks to a grid-intensity API, so all providers behave alike:
 
 - **Timeouts and retries.** Each request has a timeout; timeouts, refused connections, 5xx and
-  429 answers are retried (tenacity) with exponential backoff plus jitter. A ``Retry-After``
-  header (seconds or an HTTP date) is honoured as a minimum wait. No retry ever sleeps past the
-  caller's deadline (:func:`provider_deadline`) or the policy's per-call ``budget``: then the
-  last error is raised at once, so the scheduler can fall back instead of hanging.
+  429 answers are retried (tenacity) per the provider's :class:`~.retry.RetryPolicy`. No retry
+  ever sleeps past the caller's deadline (:func:`~.deadline.provider_deadline`) or the policy's
+  per-call ``budget``: then the last error is raised at once, so the scheduler can fall back
+  instead of hanging.
 - **Typed errors.** Answers become :class:`~cleanshift_core.errors.ProviderError` subclasses
   whose messages say what to do; provider modules refine the mapping (WattTime's "Invalid
   scope" is an access error, not bad credentials).
@@ -16,181 +16,50 @@ One place decides how cleanshift talks to a grid-intensity API, so all providers
   used in, and the same provider object is used from ``asyncio.run`` per call (sync callers)
   and from one long loop (the Airflow triggerer). A client per :meth:`Transport.session`
   never crosses loops; the coalescing cache keeps the number of calls small anyway.
-- **Data sanity.** :func:`build_series` turns raw points into a validated series: nulls, NaN,
-  negatives and (where the grid cannot be at zero) zeros become missing points, short holes
-  are bridged, unsorted or duplicated points are repaired, long zero runs, long gaps and stale
-  forecasts are refused. Every repair is listed on the series and logged once per fetch.
-- **One staleness rule per request kind.** A forecast is stale when it was generated too long
-  ago or ends before now; a ``current()`` reading is stale when it ended longer ago than the
-  provider's ``max_current_age`` (:func:`check_current`); history is never refused for lying in
-  the past, whatever its basis.
+
+What the answers must contain is :mod:`.sanity`'s business; the provider base that ties both
+together is :mod:`.http_provider`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
-import email.utils
 import functools
-import itertools
 import json
 import logging
 import math
 import random
 import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from enum import Enum
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import httpx
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
+from ..deprecation import moved
 from ..errors import (
     AuthenticationError,
     BadDataError,
-    BadSeriesError,
     ConfigurationError,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
-    StaleDataError,
     UnknownRegionError,
 )
-from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
-from ..timeutil import SYSTEM_CLOCK, Clock, ensure_utc, format_duration, parse_duration
-from .base import GridIntensityProvider
+from ..timeutil import Clock
+from .deadline import current_deadline
+from .retry import parse_retry_after
+
+if TYPE_CHECKING:  # not imported at run time: the name's old import path warns (see the end)
+    from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 MASK = "**********"
-#: No real grid, marginal or average, emits more than this (lignite is ~1 100 g/kWh); a
-#: larger number means the units are wrong (lbs/MWh, g/MWh), not that the grid is dirty.
-MAX_PLAUSIBLE_G_PER_KWH = 2000.0
-_DEADLINE: contextvars.ContextVar[datetime | None] = contextvars.ContextVar(
-    "cleanshift_provider_deadline", default=None
-)
-
-
-@contextlib.contextmanager
-def provider_deadline(when: datetime | None) -> Iterator[None]:
-    """Within this block no provider retry sleeps past ``when`` (aware UTC).
-
-    A trigger that must decide by a job's latest start wraps its provider calls in this; a
-    nested deadline can only tighten the outer one.
-    """
-    outer = _DEADLINE.get()
-    if when is not None:
-        when = ensure_utc(when, "deadline")
-        if outer is not None:
-            when = min(when, outer)
-    token = _DEADLINE.set(when if when is not None else outer)
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try. Tests pass ``sleep`` (or tiny backoffs) so retries cost no real time.
-
-    Args:
-        attempts: total tries per request, the first included.
-        initial_backoff: seconds before the first retry; doubles each retry.
-        max_backoff: cap on the exponential part, seconds.
-        jitter: up to this many random seconds are added to each wait (de-synchronises the
-            clients of a shared API after an outage).
-        max_retry_after: a ``Retry-After`` longer than this is not slept through; the
-            :class:`RateLimitedError` is raised at once carrying the hint.
-        budget: seconds one call may spend including waits (None: no limit but the deadline).
-    """
-
-    attempts: int = 4
-    initial_backoff: float = 1.0
-    max_backoff: float = 30.0
-    jitter: float = 1.0
-    max_retry_after: float = 300.0
-    budget: float | None = 120.0
-    sleep: Callable[[float], Awaitable[Any]] = field(
-        default=asyncio.sleep, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ConfigurationError(
-                f"retry attempts must be a whole number ≥ 1, got {self.attempts!r}"
-            )
-        for name in ("initial_backoff", "max_backoff", "jitter", "max_retry_after"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigurationError(
-                    f"retry {name} must be a number of seconds ≥ 0, got {value!r}"
-                )
-        if self.budget is not None and not (
-            isinstance(self.budget, (int, float)) and self.budget > 0
-        ):
-            raise ConfigurationError(
-                f"retry budget must be positive seconds or None, got {self.budget!r}"
-            )
-
-    @classmethod
-    def coerce(cls, value: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
-        """Accept a policy, a dict of its fields (spec option ``retry``) or None (defaults)."""
-        if value is None:
-            return cls()
-        if isinstance(value, RetryPolicy):
-            return value
-        if isinstance(value, Mapping):
-            unknown = set(value) - {
-                "attempts",
-                "initial_backoff",
-                "max_backoff",
-                "jitter",
-                "max_retry_after",
-                "budget",
-            }
-            if unknown:
-                raise ConfigurationError(
-                    f"unknown retry option(s) {', '.join(sorted(unknown))}; use attempts, initial_backoff, "
-                    "max_backoff, jitter, max_retry_after, budget"
-                )
-            return cls(**dict(value))
-        raise ConfigurationError(
-            f"retry must be a RetryPolicy or a dict of its fields, got {type(value).__name__}"
-        )
-
-
-def as_secret(value: str | SecretStr | None, name: str) -> SecretStr | None:
-    """Store a secret option as ``SecretStr`` (spec options already are; direct callers may not be)."""
-    if value is None or isinstance(value, SecretStr):
-        return value
-    if isinstance(value, str):
-        return SecretStr(value)
-    raise ConfigurationError(f"{name} must be a string, got {type(value).__name__}")
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - now).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 #: Turns a non-2xx response (and its short, scrubbed detail text) into a provider-specific
@@ -274,7 +143,7 @@ class Session:
     ) -> Any:
         """Send with retries; return the decoded JSON body or raise a typed ProviderError."""
         t = self.transport
-        attempts = _Attempts(t, _DEADLINE.get())
+        attempts = _Attempts(t, current_deadline())
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type((ProviderUnavailableError, RateLimitedError)),
@@ -482,417 +351,12 @@ def check_timeout(value: float, provider: str) -> float:
     return float(value)
 
 
-def parse_time(value: Any, what: str, provider: str) -> datetime:
-    """An API timestamp as aware UTC; naive stamps are UTC (every API here documents UTC)."""
-    if not isinstance(value, str):
-        raise BadDataError(f"{provider} sent a {what} that is not a timestamp: {value!r}")
-    text = value.strip().replace("Z", "+00:00")
-    # Python 3.10's fromisoformat wants 3 or 6 fraction digits; .NET sends 1-7.
-    text = re.sub(r"\.(\d+)", lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
-    try:
-        stamp = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadDataError(f"{provider} sent an unreadable {what} {value!r}") from None
-    return (
-        stamp.replace(tzinfo=timezone.utc)
-        if stamp.tzinfo is None
-        else stamp.astimezone(timezone.utc)
-    )
-
-
-def api_time(value: datetime, minutes: bool = False) -> str:
-    """UTC ISO 8601 with a Z, as these APIs expect (``minutes``: no seconds, for UK CI)."""
-    utc = value.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%MZ" if minutes else "%Y-%m-%dT%H:%M:%SZ")
-
-
-def chunks(start: datetime, end: datetime, size: timedelta) -> list[tuple[datetime, datetime]]:
-    """``[start, end)`` cut into consecutive pieces no longer than ``size`` (API range limits)."""
-    pieces = []
-    cursor = start
-    while cursor < end:
-        upper = min(end, cursor + size)
-        pieces.append((cursor, upper))
-        cursor = upper
-    return pieces
-
-
-# ---------------------------------------------------------------------------- data sanity
-class Zeros(str, Enum):
-    """What a 0 gCO2eq/kWh reading means for a signal."""
-
-    #: An average intensity over a whole grid cannot be zero: a zero is a missing value.
-    MISSING = "missing"
-    #: Zero is possible (marginal curtailment, a wind-only region) but a long run is an outage.
-    SUSPECT_RUNS = "suspect_runs"
-    #: Zero is routine (e.g. NESO's North Scotland region, all wind and hydro).
-    ALLOWED = "allowed"
-
-
-@dataclass(frozen=True)
-class RawPoint:
-    """A point as an API sent it: value may be None/NaN; duration None = until the next one."""
-
-    start: datetime
-    value: Any
-    duration: timedelta | None = None
-
-
-def build_series(
-    raw: Sequence[RawPoint],
-    *,
-    provider: str,
-    region: str,
-    signal: SignalKind,
-    basis: Basis,
-    now: datetime,
-    generated_at: datetime | None = None,
-    zeros: Zeros = Zeros.MISSING,
-    max_zero_run: timedelta = timedelta(hours=6),
-    max_age: timedelta | None = None,
-    resolution: timedelta | None = None,
-    what: str = "data",
-    forecast: bool = False,
-) -> IntensitySeries:
-    """Validate an API's points into a series, repairing only what is safe and saying so.
-
-    - no points at all → :class:`BadDataError` (empty answers are never "all clean");
-    - null, NaN, infinite, negative or non-numeric values, and zeros where ``zeros`` is
-      ``MISSING``, are dropped; the hole left is bridged by holding the previous value when
-      it is at most two points long, otherwise the series is refused;
-    - with ``SUSPECT_RUNS``, a run of zeros longer than ``max_zero_run`` is refused (a real
-      WattTime outage once served 0.0 for ten hours);
-    - a value above :data:`MAX_PLAUSIBLE_G_PER_KWH` means wrong units and is refused;
-    - unsorted points are sorted, duplicates keep the last value (providers revise);
-    - with ``forecast`` (the series answers a forecast request), one generated more than
-      ``max_age`` ago, or one that ends before ``now``, is stale and refused. Only the request
-      decides: NESO's regional history is labelled basis ``forecast`` and is still history.
-
-    ``resolution`` is the point length the API documents, used when it cannot be inferred
-    from the spacing (a one-point answer).
-    """
-    if not raw:
-        raise BadDataError(
-            f"{provider} returned no {what} for {region}; the region may have no coverage for this "
-            "period — try a later time, another region or a fallback source"
-        )
-    notes: list[str] = []
-    ordered = sorted(raw, key=lambda p: p.start)
-    starts = [p.start for p in ordered]
-    spacing = sorted(b - a for a, b in itertools.pairwise(starts) if b > a)
-    resolution = spacing[len(spacing) // 2] if spacing else resolution
-    points: list[tuple[datetime, timedelta, float | None]] = []
-    for i, p in enumerate(ordered):
-        duration = p.duration
-        if duration is None:
-            later = next((s for s in starts[i + 1 :] if s > p.start), None)
-            duration = (later - p.start) if later is not None else resolution
-        if duration is None or duration <= timedelta(0):
-            raise BadDataError(
-                f"{provider} sent a single {what} point without a duration; cannot place it in time"
-            )
-        points.append((p.start, duration, _number(p.value)))
-
-    implausible = next(
-        ((s, v) for s, _, v in points if v is not None and v > MAX_PLAUSIBLE_G_PER_KWH), None
-    )
-    if implausible is not None:
-        raise BadDataError(
-            f"{provider} reports {implausible[1]:g} gCO2/kWh for {region} at {implausible[0].isoformat()}, "
-            f"more than any real grid (> {MAX_PLAUSIBLE_G_PER_KWH:g}); the units look wrong — check "
-            "base_url and the provider's signal options"
-        )
-    if zeros is Zeros.SUSPECT_RUNS:
-        _refuse_long_zero_runs(points, provider, region, max_zero_run)
-    bad = [(s, v) for s, _, v in points if v is None or (v == 0.0 and zeros is Zeros.MISSING)]
-    if len(bad) == len(points):
-        kinds = "zero" if all(v == 0.0 for _, v in bad) else "missing/invalid"
-        raise BadDataError(
-            f"{provider} returned only {kinds} {what} values for {region} ({len(points)} points); "
-            "the provider's feed looks broken — try later or use a fallback source"
-        )
-    if bad:
-        zeros_n = sum(1 for _, v in bad if v == 0.0)
-        notes.append(
-            f"dropped {len(bad)} unusable point(s) ({zeros_n} zero, {len(bad) - zeros_n} null/invalid) "
-            f"from {bad[0][0].isoformat()}"
-        )
-    kept = [
-        IntensityPoint(s, d, v)
-        for s, d, v in points
-        if v is not None and not (v == 0.0 and zeros is Zeros.MISSING)
-    ]
-    if sorted(raw, key=lambda p: p.start) != list(raw):
-        notes.append("sorted points by start time")
-    # Holes are judged against the points' own length: sparse points that carry a duration
-    # (an elided forecast) leave holes, however regular their spacing.
-    lengths = sorted(p.duration for p in kept)
-    typical = lengths[len(lengths) // 2]
-    try:
-        series = IntensitySeries.from_points(
-            kept,
-            signal=signal,
-            provider=provider,
-            region=region,
-            basis=basis,
-            generated_at=generated_at,
-            repair=True,
-            max_gap=typical * 2,
-        )
-    except BadSeriesError as exc:
-        raise BadDataError(f"{provider} {what} for {region} is unusable: {exc}") from None
-    notes.extend(series.repairs)
-    if forecast:
-        _refuse_stale(series, provider, region, now, max_age)
-    if notes:
-        log.warning("%s %s for %s repaired: %s", provider, what, region, "; ".join(notes))
-    return replace(series, repairs=tuple(notes))
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) and number >= 0 else None
-
-
-def _refuse_long_zero_runs(
-    points: list[tuple[datetime, timedelta, float | None]],
-    provider: str,
-    region: str,
-    limit: timedelta,
-) -> None:
-    run_start: datetime | None = None
-    run_end: datetime | None = None
-    for start, duration, value in points:
-        if value == 0.0:
-            run_start = run_start or start
-            run_end = start + duration
-            if run_end - run_start > limit:
-                raise BadDataError(
-                    f"{provider} reports 0 gCO2/kWh for {region} from {run_start.isoformat()} for more "
-                    f"than {limit}; zero for that long is an outage, not a clean grid — try later or use "
-                    "a fallback source"
-                )
-        else:
-            run_start = None
-
-
-def _refuse_stale(
-    series: IntensitySeries, provider: str, region: str, now: datetime, max_age: timedelta | None
-) -> None:
-    if (
-        max_age is not None
-        and series.generated_at is not None
-        and now - series.generated_at > max_age
-    ):
-        raise StaleDataError(
-            f"{provider} forecast for {region} was generated at {series.generated_at.isoformat()}, "
-            f"{now - series.generated_at} ago (limit {max_age}); the provider's forecast looks stalled "
-            "— try later or use a fallback source"
-        )
-    if series.end is not None and series.end <= now:
-        raise StaleDataError(
-            f"{provider} forecast for {region} ends at {series.end.isoformat()}, before now; it is "
-            "stale — try later or use a fallback source"
-        )
-
-
-# ---------------------------------------------------------------------------- current readings
-#: A ``current()`` reading may have ended at most this many of its own lengths (the source's
-#: resolution) ago: one late publication is normal, three in a row is a stalled feed.
-CURRENT_AGE_POINTS = 3
-#: ...but never less than this: 5-minute feeds (WattTime, Energi Data Service) publish minutes late.
-MIN_CURRENT_AGE = timedelta(minutes=30)
-
-
-def check_max_current_age(value: timedelta | str | float | None, provider: str) -> timedelta | None:
-    """The ``max_current_age`` option: None (the default rule) or a positive duration."""
-    if value is None:
-        return None
-    age = parse_duration(value, f"{provider} max_current_age")
-    if age <= timedelta(0):
-        raise ConfigurationError(
-            f"{provider} max_current_age must be a positive duration such as '2h', got {value!r}"
-        )
-    return age
-
-
-def check_current(
-    point: IntensityPoint,
-    *,
-    provider: str,
-    region: str,
-    now: datetime,
-    max_age: timedelta | None,
-) -> IntensityPoint:
-    """The one staleness rule for every provider's ``current()``.
-
-    A reading that ended more than ``max_age`` before ``now`` is refused with
-    :class:`StaleDataError`; without ``max_age`` the limit is :data:`CURRENT_AGE_POINTS` times
-    the reading's length, at least :data:`MIN_CURRENT_AGE`. A gate (``cleanshift check``), a
-    halt-if-dirty monitor or a counterfactual must never act on a dead feed's last value.
-    """
-    limit = (
-        max_age
-        if max_age is not None
-        else max(point.duration * CURRENT_AGE_POINTS, MIN_CURRENT_AGE)
-    )
-    age = now - point.end
-    if age > limit:
-        raise StaleDataError(
-            f"{provider} current intensity for {region} is {_age_text(age)} old (its reading "
-            f"ended at {point.end.isoformat()}, limit {format_duration(limit)}); the feed looks "
-            "stalled — try later, add a fallback source, or raise the provider's max_current_age"
-        )
-    return point
-
-
-def _age_text(age: timedelta) -> str:
-    days = age.total_seconds() / 86400
-    if days >= 365:
-        return f"{days / 365.25:.1f} years"
-    return f"{days:.1f} days" if days >= 2 else format_duration(age)
-
-
-# ---------------------------------------------------------------------------- base class
-class HttpProvider(GridIntensityProvider):
-    """Common ground of the HTTP providers: options, transport, and a forecast that covers now.
-
-    Subclasses implement :meth:`_current` and :meth:`_forecast`. If the API's forecast starts after the requested
-    start and after now (Electricity Maps' first forecast hour is the next one, WattTime's
-    starts at its last 5-minute run), the latest measured point is prepended, stretched up
-    to the forecast's start (at most :attr:`max_now_gap`), so the immediate-start window
-    always has a value and a plan can compare "wait" against "run now".
-    """
-
-    default_base_url: str = ""
-    #: Forecasts generated longer ago than this are refused as stale.
-    max_forecast_age: timedelta = timedelta(hours=6)
-    #: The latest measurement may be held at most this long to reach the forecast's start.
-    max_now_gap: timedelta = timedelta(hours=2)
-
-    def __init__(
-        self,
-        *,
-        base_url: str | None,
-        timeout: float,
-        retry: RetryPolicy | Mapping[str, Any] | None,
-        clock: Clock,
-        credentials_hint: str = "credentials",
-        secrets: Sequence[SecretStr | None] = (),
-        max_current_age: timedelta | str | float | None = None,
-    ) -> None:
-        self.clock = clock if clock is not None else SYSTEM_CLOCK
-        self.max_current_age = check_max_current_age(max_current_age, self.kind)
-        self._http = Transport(
-            self.kind,
-            base_url or self.default_base_url,
-            timeout=timeout,
-            retry=RetryPolicy.coerce(retry),
-            clock=self.clock,
-            credentials_hint=credentials_hint,
-            secrets=secrets,
-            classify=self._classify,
-        )
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    @property
-    def _zeros(self) -> Zeros:
-        """How zero intensities are read; overridden where the grid can really be at zero."""
-        return Zeros.MISSING
-
-    def _series(
-        self,
-        raw: Sequence[RawPoint],
-        *,
-        basis: Basis,
-        now: datetime | None = None,
-        provider: str | None = None,
-        **checks: Any,
-    ) -> IntensitySeries:
-        """:func:`build_series` with this provider's name, region, signal, zero rule and clock."""
-        return build_series(
-            raw,
-            provider=provider or self.name,
-            region=self.region,
-            signal=self.signal,
-            basis=basis,
-            now=now or self.clock.now(),
-            zeros=self._zeros,
-            **checks,
-        )
-
-    def _classify(self, response: httpx.Response, detail: str) -> ProviderError | None:
-        """Provider-specific error mapping; None means the generic one."""
-        return None
-
-    async def current(self) -> IntensityPoint:
-        """The latest reading, refused as stale by :func:`check_current`."""
-        point = await self._current()
-        return check_current(
-            point,
-            provider=self.name,
-            region=self.region,
-            now=self.clock.now(),
-            max_age=self.max_current_age,
-        )
-
-    async def _current(self) -> IntensityPoint:
-        raise NotImplementedError
-
-    async def forecast(self, start: datetime, end: datetime) -> IntensitySeries:
-        start, end = check_window(start, end)
-        series = await self._forecast(start, end)
-        return await self._cover_now(series, start)
-
-    async def _forecast(self, start: datetime, end: datetime) -> IntensitySeries:
-        raise NotImplementedError
-
-    async def _cover_now(self, series: IntensitySeries, start: datetime) -> IntensitySeries:
-        now = self.clock.now()
-        first = series.start
-        if first is None or not (start < first and now < first):
-            return series
-        try:
-            latest = await self.current()
-        except StaleDataError as exc:
-            log.info(
-                "%s forecast starts at %s; not bridged to now: %s",
-                self.name,
-                first.isoformat(),
-                exc,
-            )
-            return series
-        if latest.start > now or latest.start >= first or first - latest.end > self.max_now_gap:
-            log.info(
-                "%s forecast starts at %s and no recent measurement can cover now",
-                self.name,
-                first.isoformat(),
-            )
-            return series
-        bridge = IntensityPoint(latest.start, first - latest.start, latest.value)
-        merged = IntensitySeries.from_points(
-            [bridge, *series.points],
-            signal=series.signal,
-            provider=series.provider,
-            region=series.region,
-            basis=series.basis,
-            generated_at=series.generated_at,
-        )
-        note = (
-            f"prepended the latest measured value ({latest.value:g} at {latest.start.isoformat()}) "
-            f"up to the forecast's first point at {first.isoformat()} so the forecast covers now"
-        )
-        return replace(merged, repairs=(*series.repairs, note))
-
-
-def check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """Public-argument check of forecast()/history(): aware UTC, end after start."""
-    start, end = ensure_utc(start, "start"), ensure_utc(end, "end")
-    if end <= start:
-        raise ConfigurationError(f"end {end.isoformat()} must be after start {start.isoformat()}")
-    return start, end
+#: Moved when this module was split by concept (one release): import them from
+#: ``cleanshift_core.providers``, where they are exported.
+__getattr__ = moved(
+    __name__,
+    {
+        "RetryPolicy": "cleanshift_core.providers",
+        "provider_deadline": "cleanshift_core.providers",
+    },
+)

@@ -21,16 +21,9 @@ import httpx
 from ..errors import BadDataError, ConfigurationError, ProviderError, UnknownRegionError
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
-from .transport import (
-    HttpProvider,
-    RawPoint,
-    RetryPolicy,
-    Zeros,
-    api_time,
-    check_window,
-    chunks,
-    parse_time,
-)
+from .http_provider import HttpProvider, check_window
+from .retry import RetryPolicy
+from .sanity import RawPoint, Zeros, api_time, chunks, parse_time
 
 #: The API serves at most this much per /intensity/{from}/{to} request.
 HISTORY_CHUNK = timedelta(days=14)

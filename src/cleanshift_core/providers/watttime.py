@@ -33,18 +33,10 @@ from ..errors import (
 )
 from ..series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from ..timeutil import SYSTEM_CLOCK, Clock
-from .transport import (
-    HttpProvider,
-    RawPoint,
-    RetryPolicy,
-    Session,
-    Zeros,
-    api_time,
-    as_secret,
-    check_window,
-    chunks,
-    parse_time,
-)
+from .http_provider import HttpProvider, as_secret, check_window
+from .retry import RetryPolicy
+from .sanity import RawPoint, Zeros, api_time, chunks, objects, parse_time
+from .transport import Session
 
 #: lbs/MWh → g/kWh: 453.59237 g per lb, 1000 kWh per MWh.
 LBS_PER_MWH_TO_G_PER_KWH = 0.45359237
@@ -65,7 +57,7 @@ class WattTimeProvider(HttpProvider):
         region: a WattTime region such as ``"CAISO_NORTH"``...
         lat, lon: ...or coordinates, resolved once with ``/v3/region-from-loc``.
         signal_type: ``"co2_moer"`` (marginal, default) or ``"co2_aoer"`` (average).
-        base_url, timeout, retry: see :class:`~.transport.HttpProvider`.
+        base_url, timeout, retry: see :class:`~.http_provider.HttpProvider`.
         max_current_age: refuse ``current()`` readings that ended longer ago than this
             (default: 3 × the source's resolution, at least 30 minutes).
     """
@@ -340,9 +332,7 @@ class WattTimeProvider(HttpProvider):
         if not isinstance(data, list):
             raise BadDataError("watttime answer has no 'data' list; check base_url")
         raw = []
-        for row in data:
-            if not isinstance(row, Mapping):
-                raise BadDataError(f"watttime sent a non-object data point {row!r}")
+        for row in objects(data, self.kind, "data point"):
             value = row.get("value")
             grams = (
                 value * LBS_PER_MWH_TO_G_PER_KWH

@@ -38,7 +38,7 @@ from cleanshift_core.providers import (
     UKCarbonIntensityProvider,
     WattTimeProvider,
 )
-from cleanshift_core.providers.transport import api_time, parse_time
+from cleanshift_core.providers.sanity import api_time, parse_time
 from cleanshift_core.providers.watttime import LBS_PER_MWH_TO_G_PER_KWH
 from cleanshift_core.series import Basis
 

@@ -23,14 +23,10 @@ from cleanshift_core.errors import (
     UnknownRegionError,
 )
 from cleanshift_core.providers import RetryPolicy, provider_deadline
-from cleanshift_core.providers.transport import (
-    RawPoint,
-    Transport,
-    Zeros,
-    build_series,
-    parse_retry_after,
-    parse_time,
-)
+from cleanshift_core.providers.deadline import current_deadline
+from cleanshift_core.providers.retry import parse_retry_after
+from cleanshift_core.providers.sanity import RawPoint, Zeros, build_series, parse_time
+from cleanshift_core.providers.transport import Transport
 from cleanshift_core.series import Basis, SignalKind
 
 from .conftest import BASE, NOW, Clock
@@ -126,9 +122,7 @@ async def test_budget_caps_total_waiting(clock):
 async def test_nested_deadline_only_tightens():
     outer = NOW + timedelta(seconds=10)
     with provider_deadline(outer), provider_deadline(NOW + timedelta(seconds=99)):
-        from cleanshift_core.providers.transport import _DEADLINE
-
-        assert _DEADLINE.get() == outer
+        assert current_deadline() == outer
 
 
 @pytest.mark.parametrize(
