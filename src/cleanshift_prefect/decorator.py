@@ -57,7 +57,7 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
     min_savings_pct: float = 0.0,
     on_provider_error: OnProviderError | str = OnProviderError.RUN_NOW,
     power_kw: float | None = None,
-    energy: str = "nominal",
+    energy: str = EnergyRequest.mode.value,
     sci_functional_unit: tuple[str, float] | None = None,
     replan_interval: timedelta | str | None = None,
     min_deferral: timedelta | str = timedelta(minutes=1),
