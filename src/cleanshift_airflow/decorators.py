@@ -23,6 +23,7 @@ from cleanshift_core.request import WINDOW_KWARGS
 from .operators import CarbonAwarePythonOperator, check_task_deferrable
 from .window_args import carbon_window_request
 
+
 class _CarbonDecoratedOperator(DecoratedOperator, CarbonAwarePythonOperator):
     template_fields: Sequence[str] = (*DecoratedOperator.template_fields, "provider", "finish_by")
     custom_operator_name = "@carbon_task"

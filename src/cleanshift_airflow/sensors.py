@@ -54,7 +54,8 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
         the stricter deadline holds; with neither, 6 hours.
     :param policy: ``min_carbon`` (default), ``threshold`` or ``now_or_never`` (these two need
         ``max_intensity``).
-    :param min_savings_pct: do not delay for less than this expected saving (percent).
+    :param min_savings_pct: do not delay for less than this expected saving (percent; default
+        0, any saving).
     :param on_provider_error: ``run_now`` (default), ``wait_until_deadline`` or ``fail``.
     :param replan_interval: how often the waiting trigger re-plans on a refreshed forecast
         (default 5 minutes, the shared cache's refresh); ``None`` never re-plans.

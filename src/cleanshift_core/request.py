@@ -310,7 +310,10 @@ class Providers(Generic[P]):
     @classmethod
     def of(cls, provider: P, locations: Mapping[str, P] | None = None) -> Providers[P]:
         """``locations`` if given (label → provider), else the one ``provider``."""
-        return cls(dict(locations) if locations else {None: provider})
+        by_label: dict[str | None, P] = {None: provider}
+        if locations:
+            by_label = dict(locations.items())
+        return cls(by_label)
 
     @classmethod
     def checked(
@@ -325,7 +328,9 @@ class Providers(Generic[P]):
             raise ConfigurationError(
                 "pass either provider= or locations={label: provider, ...}, not both"
             )
-        return cls(dict(check_locations(locations, reference)))
+        checked = check_locations(locations, reference)
+        by_label: dict[str | None, P] = dict(checked.items())
+        return cls(by_label)
 
     @property
     def locations(self) -> dict[str, P] | None:
