@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from cleanshift_core import ConfigurationError, Plan
+from cleanshift_core import ConfigurationError, Plan, Providers
 from cleanshift_core.location import check_locations
 
 from .hooks import ConnectionOrSpec, SerializedProvider, provider_reference
@@ -52,7 +52,7 @@ class CarbonLocationSensor(CarbonWindowSensor):
 
     def provider_for(self, plan: Plan, context: Context) -> SerializedProvider:
         locations = location_references(self.render_template(self.locations, context))
-        return locations.get(plan.location or "", next(iter(locations.values())))
+        return Providers.across(locations).for_plan(plan)
 
     def _release(self, context: Context, plan: Plan) -> str | None:
         super()._release(context, plan)

@@ -310,9 +310,12 @@ class Providers(Generic[P]):
     @classmethod
     def of(cls, provider: P, locations: Mapping[str, P] | None = None) -> Providers[P]:
         """``locations`` if given (label → provider), else the one ``provider``."""
-        by_label: dict[str | None, P] = {None: provider}
-        if locations:
-            by_label = dict(locations.items())
+        return cls.across(locations) if locations else cls({None: provider})
+
+    @classmethod
+    def across(cls, locations: Mapping[str, P]) -> Providers[P]:
+        """One provider per candidate location (label → provider, in preference order)."""
+        by_label: dict[str | None, P] = dict(locations.items())
         return cls(by_label)
 
     @classmethod
@@ -328,9 +331,7 @@ class Providers(Generic[P]):
             raise ConfigurationError(
                 "pass either provider= or locations={label: provider, ...}, not both"
             )
-        checked = check_locations(locations, reference)
-        by_label: dict[str | None, P] = dict(checked.items())
-        return cls(by_label)
+        return cls.across(check_locations(locations, reference))
 
     @property
     def locations(self) -> dict[str, P] | None:
