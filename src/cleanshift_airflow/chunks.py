@@ -28,6 +28,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperator, Context
 
 from cleanshift_core import (
+    WINDOW_DEFAULTS,
     ChunkRequest,
     ConfigurationError,
     EnergyRequest,
@@ -43,7 +44,7 @@ from cleanshift_core.timeutil import sleep_until_blocking
 from cleanshift_core.window import run_sync
 
 from .compat import AirflowException, AirflowFailException
-from .hooks import ProviderArg, ProviderRef, provider_reference, resolve_spec
+from .hooks import ConnectionOrSpec, SerializedProvider, provider_reference, resolve_spec
 from .keys import PLAN_XCOM_KEY, RECEIPT_PARTS_XCOM_KEY, RECEIPT_XCOM_KEY
 from .links import CarbonReceiptLink
 from .operators import CarbonReceiptOperator, describe, rendered_energy, settle_and_push
@@ -69,13 +70,13 @@ class CarbonChunkPlanOperator(BaseOperator):
     def __init__(
         self,
         *,
-        provider: ProviderArg,
+        provider: ConnectionOrSpec,
         duration: timedelta | str,
-        max_delay: timedelta | str | None = None,
-        finish_by: datetime | str | None = None,
+        max_delay: timedelta | str | None = WINDOW_DEFAULTS.max_delay,
+        finish_by: datetime | str | None = WINDOW_DEFAULTS.finish_by,
         min_chunk: timedelta | str | None = None,
         max_chunks: int | None = None,
-        on_provider_error: str = "run_now",
+        on_provider_error: str = WINDOW_DEFAULTS.on_provider_error,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -119,7 +120,7 @@ class CarbonChunkPlanOperator(BaseOperator):
         )
         return [p.model_dump(mode="json") for p in planned.chunks]
 
-    def provider_for(self, plan: Plan, context: Context) -> ProviderRef:
+    def provider_for(self, plan: Plan, context: Context) -> SerializedProvider:
         """The provider that planned the chunks, rendered for this run (receipts ask it)."""
         return provider_reference(self.render_template(self.provider, context))
 
@@ -141,7 +142,7 @@ class CarbonChunkOperator(PythonOperator):
     def __init__(
         self,
         *,
-        provider: ProviderArg,
+        provider: ConnectionOrSpec,
         chunk: dict[str, Any] | Plan,
         python_callable: Callable,
         power_kw: float | None = None,

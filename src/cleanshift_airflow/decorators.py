@@ -12,20 +12,16 @@ is the task's, and its receipt is in XCom under ``cleanshift_receipt``.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
 from cleanshift_core import EnergyRequest
-from cleanshift_core.measure import parse_energy_mode
+from cleanshift_core.request import WINDOW_KWARGS
 
 from .operators import CarbonAwarePythonOperator, check_task_deferrable
 from .window_args import carbon_window_request
-
-#: The window arguments, as the core request declares them (checked at decoration time).
-_WINDOW_ARGS = tuple(inspect.signature(carbon_window_request).parameters)
 
 
 class _CarbonDecoratedOperator(DecoratedOperator, CarbonAwarePythonOperator):
@@ -57,11 +53,11 @@ def carbon_task(
     (``provider``, ``duration``, ``max_delay`` / ``finish_by``, ``policy``, ``power_kw``, ...)
     and any ``@task`` argument. Window and energy arguments, and ``deferrable`` (only
     ``True``: the task form waits in the triggerer), are validated at decoration time."""
-    carbon_window_request(**{k: kwargs[k] for k in _WINDOW_ARGS if k in kwargs})
+    carbon_window_request(**{k: kwargs[k] for k in WINDOW_KWARGS if k in kwargs})
     EnergyRequest(
         kwargs.get("power_kw"),
         kwargs.get("energy_kwh"),
-        mode=parse_energy_mode(kwargs.get("energy", "nominal")),
+        mode=kwargs.get("energy", EnergyRequest.mode),
         sci_functional_unit=kwargs.get("sci_functional_unit"),
     )
     check_task_deferrable(kwargs.get("deferrable", True))

@@ -15,15 +15,17 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from cleanshift_core import CleanshiftError, ConfigurationError, ProviderSpec, build_provider
+from cleanshift_core.deprecation import renamed
 from cleanshift_core.providers import provider_kinds
 from cleanshift_core.window import run_sync
 
 from .compat import AirflowNotFoundException
 
 #: What a DAG passes as ``provider``: a connection id or a spec (string or dict).
-ProviderArg = str | Mapping[str, Any]
-#: The serialisable form kept on operators and in trigger kwargs.
-ProviderRef = str | dict
+ConnectionOrSpec = str | Mapping[str, Any]
+#: A validated ``provider`` in its serialisable form (a connection id, or a spec as a plain
+#: dict), kept on operators and in trigger kwargs; :func:`resolve_spec` reads it.
+SerializedProvider = str | dict
 
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -136,7 +138,7 @@ def spec_from_connection(conn: Any) -> ProviderSpec:
     return ProviderSpec(str(kind), options)
 
 
-def provider_reference(provider: ProviderArg) -> ProviderRef:
+def provider_reference(provider: ConnectionOrSpec) -> SerializedProvider:
     """Validate a ``provider`` argument at DAG parse time; return its serialisable form.
 
     Specs are parsed and built here so a typo fails the parse, not the run. A plain name that
@@ -178,21 +180,21 @@ def _templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def resolve_spec(ref: ProviderRef) -> ProviderSpec:
+def resolve_spec(ref: SerializedProvider) -> ProviderSpec:
     """The provider spec for a reference, reading the connection if it is one (worker side)."""
     if isinstance(ref, dict):
         return ProviderSpec.parse(ref)
     return CleanshiftHook(ref).provider_spec()
 
 
-async def aresolve_spec(ref: ProviderRef) -> ProviderSpec:
+async def aresolve_spec(ref: SerializedProvider) -> ProviderSpec:
     """The provider spec for a reference, reading the connection if it is one (triggerer side)."""
     if isinstance(ref, dict):
         return ProviderSpec.parse(ref)
     return await CleanshiftHook.aprovider_spec(ref)
 
 
-def public_reference(ref: ProviderRef) -> ProviderRef:
+def public_reference(ref: SerializedProvider) -> SerializedProvider:
     """The reference with secrets masked, for reprs and logs."""
     if isinstance(ref, dict):
         spec = ProviderSpec.parse(ref)
@@ -205,3 +207,10 @@ def _plain(spec: ProviderSpec) -> dict[str, Any]:
         k: v.get_secret_value() if hasattr(v, "get_secret_value") else v
         for k, v in spec.options.items()
     }
+
+
+#: Deprecated names (one release): Prefect's ``ProviderArg`` and (old) ``ProviderRef`` mean
+#: other things; see docs/reference/deprecations.md.
+__getattr__ = renamed(
+    __name__, {"ProviderArg": "ConnectionOrSpec", "ProviderRef": "SerializedProvider"}
+)

@@ -7,9 +7,10 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from cleanshift_core import ConfigurationError, Plan
+from cleanshift_core import ConfigurationError, Plan, Providers
+from cleanshift_core.location import check_locations
 
-from .hooks import ProviderArg, ProviderRef, provider_reference
+from .hooks import ConnectionOrSpec, SerializedProvider, provider_reference
 from .keys import LOCATION_XCOM_KEY
 from .sensors import CarbonWindowSensor
 
@@ -37,7 +38,7 @@ class CarbonLocationSensor(CarbonWindowSensor):
 
     template_fields: Sequence[str] = ("provider", "locations", "finish_by")
 
-    def __init__(self, *, locations: Mapping[str, ProviderArg], **kwargs: Any) -> None:
+    def __init__(self, *, locations: Mapping[str, ConnectionOrSpec], **kwargs: Any) -> None:
         if "provider" in kwargs:
             raise ConfigurationError(
                 "CarbonLocationSensor takes locations={label: provider, ...}, not provider="
@@ -49,9 +50,9 @@ class CarbonLocationSensor(CarbonWindowSensor):
     def trigger_kwargs(self) -> dict[str, Any]:
         return {**super().trigger_kwargs(), "locations": location_references(self.locations)}
 
-    def provider_for(self, plan: Plan, context: Context) -> ProviderRef:
+    def provider_for(self, plan: Plan, context: Context) -> SerializedProvider:
         locations = location_references(self.render_template(self.locations, context))
-        return locations.get(plan.location or "", next(iter(locations.values())))
+        return Providers.across(locations).for_plan(plan)
 
     def _release(self, context: Context, plan: Plan) -> str | None:
         super()._release(context, plan)
@@ -62,19 +63,9 @@ class CarbonLocationSensor(CarbonWindowSensor):
         return plan.location
 
 
-def location_references(locations: Mapping[str, ProviderArg]) -> dict[str, ProviderRef]:
-    """Validate ``locations`` (at parse time) into label → serialisable provider reference."""
-    if not isinstance(locations, Mapping) or not locations:
-        raise ConfigurationError(
-            "locations must be a non-empty mapping from your location label (e.g. 'eu-north-1' "
-            "or a Kubernetes context) to its provider (a cleanshift connection id or a spec)"
-        )
-    refs: dict[str, ProviderRef] = {}
-    for label, provider in locations.items():
-        if not isinstance(label, str) or not label.strip():
-            raise ConfigurationError(f"location labels must be non-empty strings, got {label!r}")
-        try:
-            refs[label] = provider_reference(provider)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"location {label!r}: {exc}") from None
-    return refs
+def location_references(
+    locations: Mapping[str, ConnectionOrSpec],
+) -> dict[str, SerializedProvider]:
+    """Validate ``locations`` (at parse time) into label → serialisable provider reference
+    (the core's label checks, each provider through :func:`provider_reference`)."""
+    return check_locations(locations, provider_reference)

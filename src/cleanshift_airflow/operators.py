@@ -11,6 +11,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperator, Context
 
 from cleanshift_core import (
+    WINDOW_DEFAULTS,
     CarbonReceipt,
     ConfigurationError,
     EnergyRequest,
@@ -28,7 +29,7 @@ from cleanshift_core.measure import (
 from cleanshift_core.window import run_sync
 
 from .compat import AirflowFailException
-from .hooks import ProviderArg, ProviderRef, provider_reference, resolve_spec
+from .hooks import ConnectionOrSpec, SerializedProvider, provider_reference, resolve_spec
 from .keys import PLAN_XCOM_KEY, RECEIPT_XCOM_KEY, RELEASED_AT_XCOM_KEY, decoded
 from .links import CarbonReceiptLink
 from .waiting import CarbonWaitMixin, utcnow
@@ -57,7 +58,7 @@ def check_task_deferrable(deferrable: object) -> None:
 
 def settle_and_push(
     context: Context,
-    provider: ProviderRef,
+    provider: SerializedProvider,
     plan: Plan,
     ran: tuple[datetime, datetime],
     power_kw: float | None,
@@ -130,18 +131,18 @@ class CarbonAwarePythonOperator(CarbonWaitMixin, PythonOperator):
     def __init__(
         self,
         *,
-        provider: ProviderArg,
+        provider: ConnectionOrSpec,
         duration: timedelta | str,
-        max_delay: timedelta | str | None = None,
-        finish_by: datetime | str | None = None,
-        policy: str = "min_carbon",
-        max_intensity: float | None = None,
-        min_savings_pct: float = 0.0,
-        on_provider_error: str = "run_now",
+        max_delay: timedelta | str | None = WINDOW_DEFAULTS.max_delay,
+        finish_by: datetime | str | None = WINDOW_DEFAULTS.finish_by,
+        policy: str = WINDOW_DEFAULTS.policy,
+        max_intensity: float | None = WINDOW_DEFAULTS.max_intensity,
+        min_savings_pct: float = WINDOW_DEFAULTS.min_savings_pct,
+        on_provider_error: str = WINDOW_DEFAULTS.on_provider_error,
         replan_interval: timedelta | str | None = DEFAULT_REPLAN_INTERVAL,
         power_kw: float | None = None,
         energy_kwh: float | None = None,
-        energy: str = "nominal",
+        energy: str = EnergyRequest.mode.value,
         sci_functional_unit: tuple[str, float] | None = None,
         deferrable: bool = True,
         **kwargs: Any,
@@ -225,7 +226,7 @@ class CarbonReceiptOperator(BaseOperator):
         self,
         *,
         sensor_task_id: str,
-        provider: ProviderArg | None = None,
+        provider: ConnectionOrSpec | None = None,
         power_kw: float | None = None,
         energy_kwh: float | str | None = None,
         **kwargs: Any,
@@ -268,7 +269,7 @@ class CarbonReceiptOperator(BaseOperator):
         )
         self.log.info("carbon receipt: %s", describe(receipt))
 
-    def _provider(self, context: Context, plan: Plan) -> ProviderRef:
+    def _provider(self, context: Context, plan: Plan) -> SerializedProvider:
         if self.provider is not None:
             return provider_reference(self.provider)
         sensor = context["dag"].get_task(self.sensor_task_id)

@@ -11,7 +11,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 from airflow.triggers.base import StartTriggerArgs
 
-from cleanshift_core import ConfigurationError, Plan, parse_duration
+from cleanshift_core import WINDOW_DEFAULTS, ConfigurationError, Plan, parse_duration
 from cleanshift_core.job import DEFAULT_MAX_DELAY
 
 from .compat import (
@@ -21,7 +21,7 @@ from .compat import (
     conf,
     require_start_from_trigger,
 )
-from .hooks import ProviderArg, ProviderRef, provider_reference
+from .hooks import ConnectionOrSpec, SerializedProvider, provider_reference
 from .keys import PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY
 from .links import CarbonReceiptLink
 from .triggers import TRIGGER_PATH
@@ -54,7 +54,8 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
         the stricter deadline holds; with neither, 6 hours.
     :param policy: ``min_carbon`` (default), ``threshold`` or ``now_or_never`` (these two need
         ``max_intensity``).
-    :param min_savings_pct: do not delay for less than this expected saving (percent).
+    :param min_savings_pct: do not delay for less than this expected saving (percent; default
+        0, any saving).
     :param on_provider_error: ``run_now`` (default), ``wait_until_deadline`` or ``fail``.
     :param replan_interval: how often the waiting trigger re-plans on a refreshed forecast
         (default 5 minutes, the shared cache's refresh); ``None`` never re-plans.
@@ -104,14 +105,14 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
     def __init__(
         self,
         *,
-        provider: ProviderArg,
+        provider: ConnectionOrSpec,
         duration: timedelta | str,
-        max_delay: timedelta | str | None = None,
-        finish_by: datetime | str | None = None,
-        policy: str = "min_carbon",
-        max_intensity: float | None = None,
-        min_savings_pct: float = 0.0,
-        on_provider_error: str = "run_now",
+        max_delay: timedelta | str | None = WINDOW_DEFAULTS.max_delay,
+        finish_by: datetime | str | None = WINDOW_DEFAULTS.finish_by,
+        policy: str = WINDOW_DEFAULTS.policy,
+        max_intensity: float | None = WINDOW_DEFAULTS.max_intensity,
+        min_savings_pct: float = WINDOW_DEFAULTS.min_savings_pct,
+        on_provider_error: str = WINDOW_DEFAULTS.on_provider_error,
         replan_interval: timedelta | str | None = DEFAULT_REPLAN_INTERVAL,
         start_from_trigger: bool = False,
         end_from_trigger: bool = False,
@@ -211,7 +212,7 @@ class CarbonWindowSensor(CarbonWaitMixin, BaseSensorOperator):
                 raise AirflowSkipException(f"skipped (soft_fail): {exc}") from exc
             raise
 
-    def provider_for(self, plan: Plan, context: Context) -> ProviderRef:
+    def provider_for(self, plan: Plan, context: Context) -> SerializedProvider:
         """The provider that planned ``plan``, rendered for this run (the receipt asks it)."""
         return provider_reference(self.render_template(self.provider, context))
 

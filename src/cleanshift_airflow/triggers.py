@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import timedelta
 from typing import Any
 
 from airflow.triggers.base import (
@@ -20,16 +19,17 @@ from cleanshift_core import (
     JobSkipped,
     JobSpec,
     Plan,
+    Providers,
     ProviderSpec,
     SchedulingRules,
     WindowRequest,
-    plan_request,
     shared_provider,
     wait_for_window,
 )
+from cleanshift_core.request import WINDOW_KWARGS
 from cleanshift_core.timeutil import SYSTEM_CLOCK, Clock
 
-from .hooks import ProviderRef, aresolve_spec, public_reference
+from .hooks import SerializedProvider, aresolve_spec, public_reference
 from .keys import LOCATION_XCOM_KEY, PLAN_XCOM_KEY, RELEASED_AT_XCOM_KEY, decoded
 
 #: Airflow's key for a task's return value (``task.output``).
@@ -75,35 +75,29 @@ class CarbonWindowTrigger(BaseTrigger):
     ``clock`` and ``sleep`` are for tests and are not serialised.
     """
 
+    #: The template fields Airflow renders in place in the triggerer (``start_from_trigger``):
+    #: two of the window arguments, which the trigger keeps as attributes like all the others.
+    provider: SerializedProvider
+    finish_by: str | None
+
     def __init__(
         self,
         *,
-        provider: ProviderRef,
-        duration: float,
-        max_delay: float | None = None,
-        finish_by: str | None = None,
-        policy: str = "min_carbon",
-        max_intensity: float | None = None,
-        min_savings_pct: float = 0.0,
-        on_provider_error: str = "run_now",
-        replan_interval: float | None = None,
         plan: str | None = None,
-        locations: Mapping[str, ProviderRef] | None = None,
+        locations: Mapping[str, SerializedProvider] | None = None,
         end_from_trigger: bool = False,
         soft_fail: bool = False,
         clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        **window: Any,
     ) -> None:
+        """``window`` is the request's plain kwargs (:meth:`WindowRequest.to_kwargs
+        <cleanshift_core.WindowRequest.to_kwargs>`: ``provider``, ``duration`` in seconds,
+        ...); a window argument left out takes the core's default, so rows in Airflow's
+        trigger table written before an option existed still load."""
         super().__init__()
-        self.provider = provider
-        self.duration = float(duration)
-        self.max_delay = None if max_delay is None else float(max_delay)
-        self.finish_by = finish_by
-        self.policy = policy
-        self.max_intensity = max_intensity
-        self.min_savings_pct = float(min_savings_pct)
-        self.on_provider_error = on_provider_error
-        self.replan_interval = None if replan_interval is None else float(replan_interval)
+        for name, value in WindowRequest.plain_kwargs(window).items():
+            setattr(self, name, value)
         self.plan = plan
         self.locations = dict(locations) if locations else None
         self.end_from_trigger = bool(end_from_trigger)
@@ -111,22 +105,21 @@ class CarbonWindowTrigger(BaseTrigger):
         self.clock = clock
         self.sleep = sleep
 
+    def window_kwargs(self) -> dict[str, Any]:
+        """The request's plain kwargs as this trigger holds them (rendered, in a triggerer)."""
+        return {name: getattr(self, name) for name in WINDOW_KWARGS}
+
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return TRIGGER_PATH, self._kwargs(self.provider, self.locations)
 
     def _kwargs(
-        self, provider: ProviderRef, locations: Mapping[str, ProviderRef] | None = None
+        self,
+        provider: SerializedProvider,
+        locations: Mapping[str, SerializedProvider] | None = None,
     ) -> dict[str, Any]:
         return {
+            **self.window_kwargs(),
             "provider": provider,
-            "duration": self.duration,
-            "max_delay": self.max_delay,
-            "finish_by": self.finish_by,
-            "policy": self.policy,
-            "max_intensity": self.max_intensity,
-            "min_savings_pct": self.min_savings_pct,
-            "on_provider_error": self.on_provider_error,
-            "replan_interval": self.replan_interval,
             "plan": self.plan,
             "locations": self.locations if locations is None else dict(locations),
             "end_from_trigger": self.end_from_trigger,
@@ -141,7 +134,7 @@ class CarbonWindowTrigger(BaseTrigger):
     @property
     def request(self) -> WindowRequest:
         """The window these kwargs describe (``finish_by`` rendered by now)."""
-        return WindowRequest.from_kwargs(self._kwargs(self.provider))
+        return WindowRequest.from_kwargs(self.window_kwargs())
 
     @property
     def rules(self) -> SchedulingRules:
@@ -152,25 +145,24 @@ class CarbonWindowTrigger(BaseTrigger):
         return self.request.job
 
     @property
-    def provider_refs(self) -> dict[str | None, ProviderRef]:
+    def providers(self) -> Providers[SerializedProvider]:
+        """The providers planning asks: the locations', or the one ``provider``."""
+        return Providers.of(self.provider, self.locations)
+
+    @property
+    def provider_refs(self) -> dict[str | None, SerializedProvider]:
         """The providers planning asks: one per location label, or ``{None: provider}``."""
-        return dict(self.locations.items()) if self.locations else {None: self.provider}
+        return dict(self.providers.by_label)
 
-    async def make_plan(self, specs: Mapping[str | None, ProviderSpec]) -> Plan:
-        """Plan with the resolved ``provider_refs`` (the worker resolves them synchronously,
+    async def make_plan(self, specs: Providers[ProviderSpec]) -> Plan:
+        """Plan with the resolved :attr:`providers` (the worker resolves them synchronously,
         the triggerer asynchronously; both then plan here, the same way)."""
-        providers = {label: shared_provider(spec) for label, spec in specs.items()}
-        locations = {label: p for label, p in providers.items() if label is not None}
         request = self.request
-        return await plan_request(
-            providers.get(None), request.job, request.rules, self.clock, locations=locations
-        )
+        return await specs.map(shared_provider).plan(request.job, request.rules, self.clock)
 
-    def provider_ref_for(self, plan: Plan) -> ProviderRef:
+    def provider_ref_for(self, plan: Plan) -> SerializedProvider:
         """The provider of the plan's location (re-plans and receipts ask it)."""
-        if self.locations and plan.location in self.locations:
-            return self.locations[plan.location]
-        return self.provider
+        return self.providers.for_plan(plan)
 
     async def publish(self, plan: Plan) -> None:
         """Replace the task's ``cleanshift_plan`` XCom, so the UI shows the plan the trigger
@@ -244,23 +236,20 @@ class CarbonWindowTrigger(BaseTrigger):
             published.append(asyncio.ensure_future(self.publish(moved)))
 
         try:
-            rules = self.rules
+            request = self.request
             if self.plan:
                 plan = Plan.model_validate_json(self.plan)
                 await self.show_again(plan)
             else:
-                specs = {k: await aresolve_spec(ref) for k, ref in self.provider_refs.items()}
-                plan = await self.make_plan(specs)
+                plan = await self.make_plan(await self.providers.amap(aresolve_spec))
                 self.log.debug("planned: start %s (%s)", plan.start.isoformat(), plan.reason)
                 await self.publish(plan)
             provider = shared_provider(await aresolve_spec(self.provider_ref_for(plan)))
             plan = await wait_for_window(
                 provider,
                 plan,
-                rules,
-                replan_interval=None
-                if self.replan_interval is None
-                else timedelta(seconds=self.replan_interval),
+                request.rules,
+                replan_interval=request.replan_interval,
                 clock=self.clock,
                 sleep=self.sleep,
                 on_replan=replanned,

@@ -20,7 +20,7 @@ from cleanshift_core.timeutil import sleep_until_blocking
 from cleanshift_core.window import run_sync
 
 from .compat import AirflowException, AirflowFailException, AirflowSkipException
-from .hooks import ProviderArg, provider_reference, resolve_spec
+from .hooks import ConnectionOrSpec, provider_reference, resolve_spec
 from .keys import PLAN_XCOM_KEY
 from .triggers import CarbonWindowTrigger
 
@@ -42,7 +42,7 @@ class CarbonWaitMixin:
     """
 
     window: WindowRequest
-    provider: ProviderArg
+    provider: ConnectionOrSpec
     finish_by: datetime | str | None
 
     def trigger_kwargs(self) -> dict[str, Any]:
@@ -87,8 +87,7 @@ class CarbonWaitMixin:
     @staticmethod
     def _plan(trigger: CarbonWindowTrigger) -> Plan:
         try:
-            specs = {label: resolve_spec(ref) for label, ref in trigger.provider_refs.items()}
-            return run_sync(trigger.make_plan(specs))
+            return run_sync(trigger.make_plan(trigger.providers.map(resolve_spec)))
         except JobSkipped as exc:
             raise AirflowSkipException(str(exc)) from None
         except ConfigurationError as exc:

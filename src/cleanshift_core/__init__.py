@@ -42,13 +42,21 @@ from .providers import (
     shared_provider,
 )
 from .receipt import CarbonReceipt, build_receipt
-from .request import ChunkRequest, EnergyRequest, WindowRequest, plan_request
+from .request import (
+    WINDOW_DEFAULTS,
+    ChunkRequest,
+    EnergyRequest,
+    Providers,
+    WindowRequest,
+    plan_request,
+)
 from .scheduling import plan_job, replan, settle_receipt, wait_for_window
 from .series import Basis, IntensityPoint, IntensitySeries, SignalKind
 from .timeutil import parse_duration
 from .window import CarbonWindow, carbon_window, find_cleanest_window
 
 __all__ = [
+    "WINDOW_DEFAULTS",
     "AuthenticationError",
     "BadDataError",
     "BadSeriesError",
@@ -79,6 +87,7 @@ __all__ = [
     "ProviderError",
     "ProviderSpec",
     "ProviderUnavailableError",
+    "Providers",
     "RateLimitedError",
     "SchedulingRules",
     "SignalKind",

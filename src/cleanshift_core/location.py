@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import BadSeriesError, ConfigurationError, JobSkipped, ProviderError
 from .job import JobSpec
@@ -31,7 +31,9 @@ from .timeutil import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
-__all__ = ["decide_location", "plan_across_locations"]
+__all__ = ["check_locations", "decide_location", "plan_across_locations"]
+
+R = TypeVar("R")
 
 
 def decide_location(
@@ -163,11 +165,28 @@ async def plan_across_locations(
     )
 
 
+def check_locations(
+    locations: Mapping[str, Any], reference: Callable[[Any], R], name: str = "locations"
+) -> dict[str, R]:
+    """A user's ``locations`` argument checked once, at construction: a non-empty mapping of
+    non-empty labels, each provider through the adapter's own ``reference`` check (an Airflow
+    connection id or spec, a Prefect block), whose message gains the label. Returns label →
+    what ``reference`` returned, in the user's (preference) order."""
+    _check_labels(locations, name)
+    checked: dict[str, R] = {}
+    for label, provider in locations.items():
+        try:
+            checked[label] = reference(provider)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"location {label!r}: {exc}") from None
+    return checked
+
+
 def _check_labels(mapping: Mapping[str, Any], name: str) -> None:
     if not isinstance(mapping, Mapping) or not mapping:
         raise ConfigurationError(
             f"{name} must be a non-empty mapping from your location label (e.g. a cloud region "
-            "'eu-west-1' or a Kubernetes context) to its intensity source"
+            "'eu-west-1' or a Kubernetes context) to its provider"
         )
     for label in mapping:
         if not isinstance(label, str) or not label.strip():

@@ -8,23 +8,33 @@ the concept that owns them (:class:`~cleanshift_core.job.JobSpec` for the deadli
 :class:`~cleanshift_core.scheduling.SchedulingRules` for the policy, the chunk planner's limits),
 so each message is written once in the whole tree.
 
-A request travels as plain keyword arguments (:meth:`WindowRequest.to_kwargs`): numbers of
-seconds, ISO strings and enum values, which an Airflow trigger serialises and a Prefect
-parameter holds; :meth:`WindowRequest.from_kwargs` reads them back.
+The optional arguments' defaults are :data:`WINDOW_DEFAULTS`, read by every adapter's
+signature (``policy: str = WINDOW_DEFAULTS.policy``): Airflow needs explicit keyword
+parameters (``default_args``, parse-time checks), and this way ``help()`` still shows each
+value while a default is written once.
+
+A request travels as plain keyword arguments (:meth:`WindowRequest.to_kwargs`, named by
+:data:`WINDOW_KWARGS`): numbers of seconds, ISO strings and enum values, which an Airflow
+trigger serialises and a Prefect parameter holds; :meth:`WindowRequest.from_kwargs` reads them
+back.
+
+Where the intensities come from, one provider or one per candidate location, is
+:class:`Providers`: the adapters keep their own references in it and plan through it, so the
+provider-or-locations choice is made here once.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .chunks import check_chunk_limits
 from .errors import ConfigurationError
 from .job import JobSpec
-from .location import plan_across_locations
+from .location import check_locations, plan_across_locations
 from .measure import EnergyMode, check_functional_unit, parse_energy_mode
 from .plan import Plan
 from .scheduling import SchedulingRules, plan_job
@@ -64,6 +74,38 @@ def parse_replan_interval(value: timedelta | str | float | None) -> timedelta | 
     return interval
 
 
+_RULES = SchedulingRules()
+
+
+@dataclass(frozen=True)
+class WindowDefaults:
+    """What each optional window argument is when a caller leaves it out.
+
+    The rules' defaults are :class:`~cleanshift_core.SchedulingRules`' own. ``max_delay`` and
+    ``finish_by`` both left out mean a deadline of
+    :data:`~cleanshift_core.job.DEFAULT_MAX_DELAY` (6 hours); ``replan_interval`` left out
+    never re-plans (Airflow's operators pass their own default, the shared cache's refresh).
+    ``duration`` is the default of the decorators that may be applied bare
+    (``@carbon_window``); the Airflow operators and the CLI require it.
+    """
+
+    duration: timedelta = timedelta(hours=1)
+    max_delay: timedelta | None = None
+    finish_by: datetime | None = None
+    policy: str = _RULES.policy.value
+    max_intensity: float | None = _RULES.max_intensity
+    min_savings_pct: float = _RULES.min_savings_pct
+    on_provider_error: str = _RULES.on_provider_error.value
+    replan_interval: timedelta | None = None
+
+
+#: The window arguments' defaults; every adapter's signature reads its defaults here.
+WINDOW_DEFAULTS = WindowDefaults()
+
+#: The names of a request's plain keyword arguments (:meth:`WindowRequest.to_kwargs`).
+WINDOW_KWARGS: tuple[str, ...] = ("provider", *(f.name for f in fields(WindowDefaults)))
+
+
 @dataclass(frozen=True)
 class WindowRequest:
     """Where intensities come from, and the window the work may run in.
@@ -86,13 +128,13 @@ class WindowRequest:
         *,
         provider: Any = None,
         duration: timedelta | str | float,
-        max_delay: timedelta | str | float | None = None,
-        finish_by: datetime | str | None = None,
-        policy: str = "min_carbon",
-        max_intensity: float | None = None,
-        min_savings_pct: float = 0.0,
-        on_provider_error: str = "run_now",
-        replan_interval: timedelta | str | float | None = None,
+        max_delay: timedelta | str | float | None = WINDOW_DEFAULTS.max_delay,
+        finish_by: datetime | str | None = WINDOW_DEFAULTS.finish_by,
+        policy: str = WINDOW_DEFAULTS.policy,
+        max_intensity: float | None = WINDOW_DEFAULTS.max_intensity,
+        min_savings_pct: float = WINDOW_DEFAULTS.min_savings_pct,
+        on_provider_error: str = WINDOW_DEFAULTS.on_provider_error,
+        replan_interval: timedelta | str | float | None = WINDOW_DEFAULTS.replan_interval,
         templated: bool = False,
     ) -> WindowRequest:
         """Validate user-facing values (``"2h"``, timedeltas, enum names) into a request.
@@ -150,7 +192,9 @@ class WindowRequest:
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> WindowRequest:
-        """The request :meth:`to_kwargs` wrote (``finish_by`` must be rendered by now)."""
+        """The request :meth:`to_kwargs` wrote (``finish_by`` must be rendered by now); an
+        argument left out takes its default, so kwargs written before an option existed
+        still read."""
 
         def seconds(name: str) -> timedelta | None:
             value = kwargs.get(name)
@@ -164,12 +208,29 @@ class WindowRequest:
             duration=duration,
             max_delay=seconds("max_delay"),
             finish_by=parse_finish_by(kwargs.get("finish_by")),
-            policy=kwargs.get("policy", "min_carbon"),
-            max_intensity=kwargs.get("max_intensity"),
-            min_savings_pct=kwargs.get("min_savings_pct", 0.0),
-            on_provider_error=kwargs.get("on_provider_error", "run_now"),
+            policy=kwargs.get("policy", WINDOW_DEFAULTS.policy),
+            max_intensity=kwargs.get("max_intensity", WINDOW_DEFAULTS.max_intensity),
+            min_savings_pct=kwargs.get("min_savings_pct", WINDOW_DEFAULTS.min_savings_pct),
+            on_provider_error=kwargs.get("on_provider_error", WINDOW_DEFAULTS.on_provider_error),
             replan_interval=seconds("replan_interval"),
         )
+
+    @staticmethod
+    def plain_kwargs(given: Mapping[str, Any]) -> dict[str, Any]:
+        """``given`` (plain kwargs, some left out) with every window argument present: the
+        left-out ones take their defaults. A name that is not a window argument is refused
+        (``TypeError``, as a signature would), so a typo cannot pass unseen."""
+        unknown = sorted(set(given) - set(WINDOW_KWARGS))
+        if unknown:
+            raise TypeError(
+                f"unexpected window argument(s) {', '.join(unknown)}; the window arguments are "
+                f"{', '.join(WINDOW_KWARGS)}"
+            )
+        missing = [name for name in ("provider", "duration") if name not in given]
+        if missing:
+            raise TypeError(f"missing window argument(s): {', '.join(missing)}")
+        defaults = WindowRequest.create(duration=WINDOW_DEFAULTS.duration).to_kwargs()
+        return {**defaults, **given}
 
 
 @dataclass(frozen=True)
@@ -227,6 +288,75 @@ class EnergyRequest:
 
     def to_kwargs(self) -> dict[str, Any]:
         return {"power_kw": self.power_kw, "energy_kwh": self.energy_kwh}
+
+
+P = TypeVar("P")
+Q = TypeVar("Q")
+
+
+@dataclass(frozen=True)
+class Providers(Generic[P]):
+    """Where a request's intensities come from: one provider, or one per candidate location.
+
+    ``by_label`` maps ``None`` to the one provider, or each location label to its provider
+    (in the user's preference order). The values are whatever the holder keeps: an Airflow
+    connection id or spec, a Prefect block reference, a provider; :meth:`map` / :meth:`amap`
+    turn them into providers, and :meth:`plan` plans. Adapters forward through it and never
+    branch on provider-or-locations themselves.
+    """
+
+    by_label: Mapping[str | None, P]
+
+    @classmethod
+    def of(cls, provider: P, locations: Mapping[str, P] | None = None) -> Providers[P]:
+        """``locations`` if given (label → provider), else the one ``provider``."""
+        return cls.across(locations) if locations else cls({None: provider})
+
+    @classmethod
+    def across(cls, locations: Mapping[str, P]) -> Providers[P]:
+        """One provider per candidate location (label → provider, in preference order)."""
+        by_label: dict[str | None, P] = dict(locations.items())
+        return cls(by_label)
+
+    @classmethod
+    def checked(
+        cls, provider: Any, locations: Mapping[str, Any] | None, reference: Callable[[Any], P]
+    ) -> Providers[P]:
+        """The user's ``provider`` or ``locations`` through the adapter's ``reference`` check
+        (locations: labels and values, see :func:`~cleanshift_core.location.check_locations`).
+        Giving both is refused."""
+        if locations is None:
+            return cls({None: reference(provider)})
+        if provider is not None:
+            raise ConfigurationError(
+                "pass either provider= or locations={label: provider, ...}, not both"
+            )
+        return cls.across(check_locations(locations, reference))
+
+    @property
+    def locations(self) -> dict[str, P] | None:
+        """Label → provider when the location is chosen with the start, else ``None``."""
+        located = {label: p for label, p in self.by_label.items() if label is not None}
+        return located or None
+
+    @property
+    def provider(self) -> P:
+        """The one provider, or the first location's (used when no location's answers)."""
+        return next(iter(self.by_label.values()))
+
+    def map(self, resolve: Callable[[P], Q]) -> Providers[Q]:
+        return Providers({label: resolve(p) for label, p in self.by_label.items()})
+
+    async def amap(self, resolve: Callable[[P], Awaitable[Q]]) -> Providers[Q]:
+        return Providers({label: await resolve(p) for label, p in self.by_label.items()})
+
+    def for_plan(self, plan: Plan) -> P:
+        """The provider of the plan's location (waits, re-plans and receipts ask it)."""
+        return self.by_label.get(plan.location, self.provider)
+
+    async def plan(self, job: JobSpec, rules: SchedulingRules, clock: Clock = SYSTEM_CLOCK) -> Plan:
+        """Plan with these providers (providers or specs by now): :func:`plan_request`."""
+        return await plan_request(self.provider, job, rules, clock, locations=self.locations)
 
 
 async def plan_request(

@@ -31,7 +31,7 @@ from .providers.base import GridIntensityProvider
 from .providers.mock import MockProvider
 from .providers.spec import ProviderSpec, build_provider
 from .receipt import CarbonReceipt
-from .request import EnergyRequest, WindowRequest
+from .request import WINDOW_DEFAULTS, EnergyRequest, WindowRequest
 from .scheduling import plan_job, settle_receipt, wait_for_window
 from .timeutil import SYSTEM_CLOCK, Clock
 
@@ -209,18 +209,18 @@ def carbon_window(
     | list[Any]
     | None = None,
     max_delay_hours: float | None = None,
-    policy: str | Policy = Policy.MIN_CARBON,
-    max_intensity_gco2_per_kwh: float | None = None,
+    policy: str | Policy = WINDOW_DEFAULTS.policy,
+    max_intensity_gco2_per_kwh: float | None = WINDOW_DEFAULTS.max_intensity,
     poll_interval_seconds: float = 300.0,
     *,
-    duration: timedelta | str | float = timedelta(hours=1),
-    max_delay: timedelta | str | None = None,
-    finish_by: datetime | None = None,
-    min_savings_pct: float = 0.0,
-    on_provider_error: str | OnProviderError = OnProviderError.RUN_NOW,
+    duration: timedelta | str | float = WINDOW_DEFAULTS.duration,
+    max_delay: timedelta | str | None = WINDOW_DEFAULTS.max_delay,
+    finish_by: datetime | None = WINDOW_DEFAULTS.finish_by,
+    min_savings_pct: float = WINDOW_DEFAULTS.min_savings_pct,
+    on_provider_error: str | OnProviderError = WINDOW_DEFAULTS.on_provider_error,
     power_kw: float | None = None,
-    replan_interval: timedelta | str | None = None,
-    energy: str | EnergyMode = EnergyMode.NOMINAL,
+    replan_interval: timedelta | str | None = WINDOW_DEFAULTS.replan_interval,
+    energy: str | EnergyMode = EnergyRequest.mode,
     sci_functional_unit: tuple[str, float] | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> CarbonWindow:

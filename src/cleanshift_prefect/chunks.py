@@ -34,6 +34,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_run_logger
 
 from cleanshift_core import (
+    WINDOW_DEFAULTS,
     ChunkRequest,
     ConfigurationError,
     EnergyRequest,
@@ -85,11 +86,11 @@ def carbon_chunks(
     provider: ProviderArg = None,
     *,
     duration: timedelta | str | float | None = None,
-    max_delay: timedelta | str | float | None = None,
-    finish_by: datetime | None = None,
+    max_delay: timedelta | str | float | None = WINDOW_DEFAULTS.max_delay,
+    finish_by: datetime | None = WINDOW_DEFAULTS.finish_by,
     min_chunk: timedelta | str | float | None = None,
     max_chunks: int | None = None,
-    on_provider_error: OnProviderError | str = OnProviderError.RUN_NOW,
+    on_provider_error: OnProviderError | str = WINDOW_DEFAULTS.on_provider_error,
     power_kw: float | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Callable[[Task[..., Any] | Callable[..., Any]], CarbonChunks]:

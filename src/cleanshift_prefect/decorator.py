@@ -20,11 +20,13 @@ from typing import Any, TypeVar, overload
 from prefect import Flow, Task
 
 from cleanshift_core import (
+    WINDOW_DEFAULTS,
     ConfigurationError,
     EnergyRequest,
     GridIntensityProvider,
     OnProviderError,
     Policy,
+    Providers,
     WindowRequest,
 )
 from cleanshift_core.measure import parse_energy_mode
@@ -49,17 +51,17 @@ def carbon_window(provider: ProviderArg = None, **options: Any) -> Callable[[F],
 def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword options below
     provider: ProviderArg | Callable[..., Any] = None,
     *,
-    duration: timedelta | str | float = timedelta(hours=1),
-    max_delay: timedelta | str | float | None = None,
-    finish_by: datetime | None = None,
-    policy: Policy | str = Policy.MIN_CARBON,
-    max_intensity: float | None = None,
-    min_savings_pct: float = 0.0,
-    on_provider_error: OnProviderError | str = OnProviderError.RUN_NOW,
+    duration: timedelta | str | float = WINDOW_DEFAULTS.duration,
+    max_delay: timedelta | str | float | None = WINDOW_DEFAULTS.max_delay,
+    finish_by: datetime | None = WINDOW_DEFAULTS.finish_by,
+    policy: Policy | str = WINDOW_DEFAULTS.policy,
+    max_intensity: float | None = WINDOW_DEFAULTS.max_intensity,
+    min_savings_pct: float = WINDOW_DEFAULTS.min_savings_pct,
+    on_provider_error: OnProviderError | str = WINDOW_DEFAULTS.on_provider_error,
     power_kw: float | None = None,
-    energy: str = "nominal",
+    energy: str = EnergyRequest.mode.value,
     sci_functional_unit: tuple[str, float] | None = None,
-    replan_interval: timedelta | str | None = None,
+    replan_interval: timedelta | str | None = WINDOW_DEFAULTS.replan_interval,
     min_deferral: timedelta | str = timedelta(minutes=1),
     locations: Mapping[str, ProviderArg] | None = None,
     clock: Clock = SYSTEM_CLOCK,
@@ -78,19 +80,21 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
             fallback chain), a :class:`GridIntensityCredentials` block, its name as
             ``"cleanshift-grid-intensity/<name>"``, or a provider object. Default: the
             embedded mock curve (no account needed).
-        duration: how long the work runs; windows are this long ("2h", "45m", a timedelta).
+        duration: how long the work runs; windows are this long ("2h", "45m", a timedelta;
+            default 1 hour).
         max_delay: the latest start, relative to when the run starts.
         finish_by: the latest finish (timezone-aware); with ``max_delay`` the stricter holds.
         policy: ``min_carbon`` (default), ``threshold`` or ``now_or_never``.
         max_intensity: the gCO2eq/kWh limit of ``threshold`` and ``now_or_never``.
-        min_savings_pct: do not wait for a gain smaller than this percentage.
+        min_savings_pct: do not wait for a gain smaller than this percentage (default 0).
         on_provider_error: ``run_now`` (default), ``wait_until_deadline`` or ``fail``.
         power_kw: average power draw, so receipts can report grams.
         energy: ``nominal`` (default: ``power_kw`` × running time) or ``measured``
             (CodeCarbon around the work, extra ``[measure]``; a failed measurement never
             fails the run, the receipt says why).
         sci_functional_unit: the SCI functional unit R, e.g. ``("rows", 1e6)``.
-        replan_interval: re-read the forecast this often while waiting in-process.
+        replan_interval: re-read the forecast this often while waiting in-process (default:
+            never).
         min_deferral: from a deployment, waits at least this long reschedule the flow run to
             the window and free its process; shorter ones are slept in-process.
         locations: choose the location and the start together: your label (a cloud region, a
@@ -122,18 +126,16 @@ def carbon_window(  # type: ignore[misc]  # overload 2 abbreviates the keyword o
     deferral = parse_duration(min_deferral, "min_deferral")
     if deferral < timedelta(0):
         raise ConfigurationError(f"min_deferral must be zero or positive, got {min_deferral!r}")
-    refs = _location_refs(locations, provider)
-    if refs:
-        provider = next(iter(locations.values()))  # type: ignore[union-attr]
+    sources = Providers.checked(provider, locations, ProviderSource)
     config = CarbonConfig(
-        ProviderSource(provider),
+        sources.provider,
         request.job,
         request.rules,
         draw.power_kw,
         request.replan_interval,
         deferral,
         clock,
-        refs,
+        sources.locations,
         draw.mode,
         draw.sci_functional_unit,
     )
@@ -191,28 +193,3 @@ def _wrap(func: Callable[..., Any], config: CarbonConfig) -> Callable[..., Any]:
         return result
 
     return wrapper
-
-
-def _location_refs(
-    locations: Mapping[str, ProviderArg] | None, provider: Any
-) -> dict[str, ProviderSource] | None:
-    if locations is None:
-        return None
-    if provider is not None:
-        raise ConfigurationError(
-            "pass either provider= or locations={label: provider, ...}, not both"
-        )
-    if not isinstance(locations, Mapping) or not locations:
-        raise ConfigurationError(
-            "locations must be a non-empty mapping from your location label (e.g. 'eu-north-1' "
-            "or a Kubernetes context) to its provider"
-        )
-    refs: dict[str, ProviderSource] = {}
-    for label, value in locations.items():
-        if not isinstance(label, str) or not label.strip():
-            raise ConfigurationError(f"location labels must be non-empty strings, got {label!r}")
-        try:
-            refs[label] = ProviderSource(value)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"location {label!r}: {exc}") from None
-    return refs

@@ -47,8 +47,8 @@ from cleanshift_core import (
     JobSkipped,
     JobSpec,
     Plan,
+    Providers,
     SchedulingRules,
-    plan_request,
     settle_receipt,
     wait_for_window,
 )
@@ -91,19 +91,20 @@ class CarbonConfig:
     energy: EnergyMode = EnergyMode.NOMINAL
     sci_functional_unit: tuple[str, float] | None = None
 
+    @property
+    def providers(self) -> Providers[ProviderSource]:
+        """The locations' providers, or the one ``provider``."""
+        return Providers.of(self.provider, self.locations)
+
     async def plan(self, first_start: datetime | None = None) -> Plan:
         """Plan now; a retry passes its run's ``first_start`` and keeps that run's deadline."""
         job = self.job if first_start is None else self.job.retried(first_start, self.clock.now())
-        if self.locations:
-            locations = {label: await ref.get() for label, ref in self.locations.items()}
-            return await plan_request(None, job, self.rules, self.clock, locations=locations)
-        return await plan_request(await self.provider.get(), job, self.rules, self.clock)
+        resolved = await self.providers.amap(ProviderSource.get)
+        return await resolved.plan(job, self.rules, self.clock)
 
     async def provider_for(self, plan: Plan) -> Any:
         """The provider of the plan's location (waits, re-plans and receipts ask it)."""
-        if self.locations and plan.location in self.locations:
-            return await self.locations[plan.location].get()
-        return await self.provider.get()
+        return await self.providers.for_plan(plan).get()
 
 
 #: The plan of the decorated call that is running now (see :func:`current_plan`).
