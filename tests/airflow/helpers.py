@@ -4,7 +4,6 @@ DAG with its task instances and XComs read back from the metadata database."""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 from datetime import datetime, timezone

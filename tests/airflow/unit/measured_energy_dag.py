@@ -1,4 +1,4 @@
-"""DAG for tests/airflow/unit/test_decorators.py (copied into a scratch DAGs folder)."""
+"""DAG for tests/airflow/unit/test_decorators_energy.py (copied into a scratch DAGs folder)."""
 
 from __future__ import annotations
 
