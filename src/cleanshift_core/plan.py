@@ -147,7 +147,12 @@ def _micros(seconds: Sequence[float] | np.ndarray) -> np.ndarray:
 
 
 def _iso(micros: np.ndarray) -> list[str]:
-    """UTC ISO times of epoch microseconds, written as pydantic writes an aware UTC datetime."""
+    """UTC ISO times of epoch microseconds, written as pydantic writes an aware UTC datetime:
+    ``Z``, and microseconds only when they are not zero (NumPy writes whole seconds in one
+    call; anything finer takes Python's ``isoformat``, which follows the same rule)."""
+    if not (micros % 1_000_000).any():
+        seconds = (micros // 1_000_000).astype("datetime64[s]")
+        return [t + "Z" for t in np.datetime_as_string(seconds).tolist()]
     return [t + "Z" for t in map(datetime.isoformat, micros.astype("datetime64[us]").tolist())]
 
 
