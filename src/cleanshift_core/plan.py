@@ -3,7 +3,8 @@
 It travels through Airflow trigger kwargs and XCom and Prefect parameters, so it holds only
 plain values and round-trips through ``model_dump_json`` / ``model_validate_json``; and it is
 small whatever the forecast's length (a few KiB, at most 16), because its forecast is an
-excerpt for charts (:func:`forecast_excerpt`), not the data receipts are computed from.
+excerpt for charts (:func:`forecast_excerpt`), not the data receipts are computed from, held
+as columns (:class:`ForecastExcerpt`) rather than one model per interval.
 """
 
 from __future__ import annotations
