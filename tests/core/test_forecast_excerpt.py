@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import gc
+import pickle
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 
@@ -62,6 +64,10 @@ def test_a_plan_reads_its_forecast_as_intervals_and_round_trips():
     again = Plan.model_validate_json(plan.model_dump_json())
     assert again == plan and again.forecast == plan.forecast
     assert Plan.model_validate(plan.model_dump()) == plan
+    assert pickle.loads(pickle.dumps(plan)) == plan and copy.deepcopy(plan) == plan
+    assert Plan.model_json_schema()["properties"]["forecast"]["items"] == {
+        "$ref": "#/$defs/Interval"
+    }
     # the old form still validates into the new one
     assert plan.model_copy(update={"forecast": []}).forecast == []
     assert Plan.model_validate({**plan.model_dump(), "forecast": list(plan.forecast)}) == plan
