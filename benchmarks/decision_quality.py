@@ -7,7 +7,8 @@ Jobs: released daily at 01:00 UTC; durations 0.5/1/2/4/8 h; each may start up to
 after release (the seed's ``max_delay``) and is charged the measured mean intensity over the
 window it chose. Rules:
 
-- ``seed``: cleanshift 0.1's min_carbon, the single lowest reading before the deadline;
+- ``seed``: cleanshift 0.1's min_carbon, the single lowest reading before the deadline, run by
+  the real package (cleanshift==0.1.0 from PyPI, ``scripts/bench_env.sh``; see ``seed.py``);
 - ``argmin``: plain window argmin (brute-force time-weighted mean, no policy);
 - ``default``: cleanshift's default policy, core ``decide`` with ``SchedulingRules()``.
 
@@ -16,7 +17,8 @@ Forecasts: perfect, and the truth plus iid N(0, e × mean intensity) per point f
 policy is charged exactly the optimum on every day; under noise the default is never more
 than 0.5 points worse than plain argmin in any cell.
 
-    python benchmarks/decision_quality.py
+    bash scripts/bench_env.sh
+    .venvs/bench/bin/python benchmarks/decision_quality.py
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from reference import data_file, seed_lowest_point_rule, window_argmin_rule
+from reference import data_file, window_argmin_rule
+from seed import seed_min_carbon_rule
 
 from cleanshift_core.backtest import ForecastModel, JobPattern, backtest, policy_rule
 from cleanshift_core.providers import read_series_file
@@ -41,7 +44,7 @@ ERRORS = (0.05, 0.10)
 SEEDS = range(10)
 RELEASE = "01:00"
 MAX_GAP_POINTS = 0.5  # default may trail plain argmin by at most this, under noise
-RULES = {"seed": seed_lowest_point_rule, "argmin": window_argmin_rule, "default": policy_rule()}
+RULES = {"seed": seed_min_carbon_rule, "argmin": window_argmin_rule, "default": policy_rule()}
 
 _truth: dict = {}
 

@@ -25,19 +25,18 @@ finish a year (about 10¹⁰ comparisons), so it runs on the week only.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import math
 import os
 import platform
 import random
-import statistics
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from on_ref import run_on_ref
+from timing import race
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STEP = timedelta(minutes=5)
@@ -136,26 +135,12 @@ def brute_force_start(points: int) -> datetime:
     return from_epoch(best)
 
 
-def race(methods: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median ms per method, each run once per round in turn (load hits them alike), with the
-    garbage collector paused during each call and run between calls."""
-    times: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(rounds):
-        for name, fn in methods.items():
-            gc.collect()  # one method's garbage must not be collected on another's clock
-            gc.disable()  # as timeit does
-            try:
-                t0 = time.perf_counter()
-                fn()
-                times[name].append((time.perf_counter() - t0) * 1000.0)
-            finally:
-                gc.enable()
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def baseline_ms(ref: str, points: int, rounds: int) -> float:
     """The same cleanshift path timed on the code of ``ref``, in a subprocess of this run."""
-    statement = f"import planner_speed as b; print(b.race({{'x': b.cleanshift_path({points})}}, {rounds})['x'])"
+    statement = (
+        "import planner_speed as b, timing; "
+        f"print(timing.race({{'x': b.cleanshift_path({points})}}, {rounds})['x'])"
+    )
     return float(run_on_ref(ref, "cleanshift_core", statement))
 
 

@@ -1,12 +1,10 @@
 """What the benchmarks compare cleanshift's core against, written on IntensitySeries.
 
-- :func:`seed_lowest_point_rule`: cleanshift 0.1's ``min_carbon`` policy: start at the single
-  lowest point between now and the deadline, ignoring the job's duration.
 - :func:`brute_force_scan` / :func:`window_argmin_rule`: the direct time-weighted integral at
   every point-boundary start (and at "now"), O(n·w): the Carbon Aware SDK's rolling average,
   done exactly. It is the correctness reference and the "plain window argmin" rule.
 
-The planner benchmark races the real seed package (cleanshift 0.1.0 from PyPI) instead.
+The seed itself (cleanshift 0.1.0 from PyPI) is driven by ``seed.py``, never re-implemented.
 """
 
 from __future__ import annotations
@@ -33,21 +31,6 @@ def data_file(name: str) -> Path:
             "relative to the repository (DE at 15 min, GB at 30 min; header 'Time,Carbon Intensity')"
         )
     return path
-
-
-def seed_lowest_point_rule(forecast: IntensitySeries, job: JobSpec, now: datetime) -> datetime:
-    """cleanshift 0.1's ``min_carbon``: the start of the lowest single reading up to the
-    deadline (the first one on ties), whatever the job's duration."""
-    earliest, latest = job.bounds(now)
-    lo, hi = to_epoch(earliest), to_epoch(latest)
-    first = max(bisect_right(forecast.starts, lo) - 1, 0)
-    best_t, best_v = lo, float("inf")
-    for s, v in zip(forecast.starts[first:], forecast.values[first:]):
-        if s > hi:
-            break
-        if v < best_v:
-            best_t, best_v = max(s, lo), v
-    return from_epoch(best_t)
 
 
 def window_mean(series: IntensitySeries, start: float, duration_s: float) -> float:

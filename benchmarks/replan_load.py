@@ -38,6 +38,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from on_ref import run_on_ref
+from timing import Lap, timed
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STEP = 300
@@ -138,29 +139,30 @@ async def measure(triggers: int, refreshes: int) -> dict:
                 raise RuntimeError("a trigger fired during the benchmark")
 
         rows = []
-        cpu0, wall0 = time.process_time(), time.perf_counter()
         probe.longest = 0.0
-        tasks = [asyncio.ensure_future(drain(r)) for r in runs]
-        await asyncio.wait_for(gate.all_parked.wait(), WAIT_LIMIT_S)
-        rows.append(_row("first plan", cpu0, wall0, probe, cache.fetches))
+        with timed() as lap:
+            tasks = [asyncio.ensure_future(drain(r)) for r in runs]
+            await asyncio.wait_for(gate.all_parked.wait(), WAIT_LIMIT_S)
+        rows.append(_row("first plan", lap, probe, cache.fetches))
         for k in range(refreshes):
             clock.current += timedelta(seconds=REPLAN_INTERVAL)
             cache._results.clear()  # what the 5-minute TTL does: the next ask fetches again
             fetches = cache.fetches
-            cpu0, wall0, probe.longest = time.process_time(), time.perf_counter(), 0.0
-            await asyncio.wait_for(gate.release(), WAIT_LIMIT_S)
-            rows.append(_row(f"refresh {k + 1}", cpu0, wall0, probe, cache.fetches - fetches))
+            probe.longest = 0.0
+            with timed() as lap:
+                await asyncio.wait_for(gate.release(), WAIT_LIMIT_S)
+            rows.append(_row(f"refresh {k + 1}", lap, probe, cache.fetches - fetches))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return {"triggers": triggers, "points": points, "rows": rows}
 
 
-def _row(label: str, cpu0: float, wall0: float, probe: LoopProbe, fetches: int) -> dict:
+def _row(label: str, lap: Lap, probe: LoopProbe, fetches: int) -> dict:
     return {
         "round": label,
-        "cpu_s": time.process_time() - cpu0,
-        "wall_s": time.perf_counter() - wall0,
+        "cpu_s": lap.cpu_s,
+        "wall_s": lap.wall_s,
         "longest_callback_ms": probe.longest * 1000.0,
         "fetches": fetches,
     }

@@ -29,7 +29,7 @@ from .errors import (
 )
 from .job import JobSpec
 from .location import decide_location, plan_across_locations
-from .plan import Interval, LocationOption, Plan
+from .plan import ForecastExcerpt, Interval, LocationOption, Plan
 from .planner import scan_windows
 from .policies import OnProviderError, Policy, SchedulingRules, decide
 from .providers import (
@@ -72,6 +72,7 @@ __all__ = [
     "ConfigurationError",
     "EnergyRequest",
     "FileProvider",
+    "ForecastExcerpt",
     "GridIntensityProvider",
     "IntensityPoint",
     "IntensitySeries",

@@ -34,7 +34,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 from .deprecation import renamed
 from .errors import BadSeriesError, ConfigurationError, ProviderError
 from .job import JobSpec
-from .plan import Interval, Plan, forecast_excerpt
+from .plan import ForecastExcerpt, Interval, Plan, forecast_excerpt
 from .planner import scan_windows
 from .policies import Policy, SchedulingRules, fallback_plan
 from .providers.base import GridIntensityProvider
@@ -236,7 +236,9 @@ def plans_per_chunk(plan: ChunkPlan) -> list[Plan]:
             signal=plan.signal,
             basis=plan.basis,
             forecast_generated_at=plan.forecast_generated_at,
-            forecast=[Interval(start=chunk.start, end=chunk.end, intensity=chunk.intensity)],
+            forecast=ForecastExcerpt.of_intervals(
+                [Interval(start=chunk.start, end=chunk.end, intensity=chunk.intensity)]
+            ),
         )
         for i, chunk in enumerate(plan.chunks, start=1)
     ]

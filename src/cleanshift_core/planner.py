@@ -132,7 +132,16 @@ def scan_windows(
 
 
 def _candidates(bounds: np.ndarray, d: float, lo: float, hi: float) -> np.ndarray:
-    """lo, hi, every boundary b and every b - d inside (lo, hi), sorted and de-duplicated."""
+    """lo, hi, every boundary b and every b - d inside (lo, hi), sorted and de-duplicated.
+
+    Both runs are sorted, so the ones inside are slices found by bisection, not masks; one
+    sort of the two runs and a neighbour comparison replace ``np.unique``.
+    """
     shifted = bounds - d
-    inside = [b[(b > lo) & (b < hi)] for b in (bounds, shifted)]
-    return np.unique(np.concatenate([[lo], *inside, [hi]]))
+    inside = [
+        b[np.searchsorted(b, lo, side="right") : np.searchsorted(b, hi, side="left")]
+        for b in (bounds, shifted)
+    ]
+    starts = np.concatenate([[lo], *inside, [hi]])
+    starts.sort(kind="stable")
+    return starts[np.concatenate([[True], starts[1:] != starts[:-1]])]

@@ -18,10 +18,9 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from functools import cached_property
-from itertools import repeat
 from operator import attrgetter, sub
 
 import numpy as np
@@ -289,31 +288,81 @@ def _well_formed_columns(
     if not raw or set(map(type, raw)) != {IntensityPoint}:
         return None
     values = list(map(_VALUE, raw))
-    if not set(map(type, values)) <= {float, int}:
+    value_types = set(map(type, values))
+    if not value_types <= {float, int}:
         return None
     durations = list(map(_DURATION, raw))
-    lengths = {d: d.total_seconds() for d in set(durations) if type(d) is timedelta}  # a few
     try:
-        offsets = map(sub, map(_START, raw), repeat(EPOCH))  # TypeError when naive
-        starts = np.fromiter(map(timedelta.total_seconds, offsets), float, len(raw))
-        seconds = np.fromiter(map(lengths.__getitem__, durations), float, len(raw))
-    except (TypeError, KeyError):
+        distinct = set(durations)  # a few
+    except TypeError:  # unhashable: not a timedelta
+        return None
+    lengths = {d: d // _MICROSECOND for d in distinct if type(d) is timedelta}
+    if len(lengths) < len(distinct) or min(lengths.values()) <= 0:
+        return None
+    starts = _epoch_micros(list(map(_START, raw)), durations, lengths)
+    if starts is None or max(abs(int(starts[0])), abs(int(starts[-1]))) >= _EXACT_MICROS:
         return None
     vals = np.array(values, dtype=float)
-    ends = starts + seconds
-    if not (
-        (np.diff(starts) > 0).all()
-        and np.isfinite(vals).all()
-        and (vals >= 0).all()
-        and (seconds > 0).all()
-        and (np.abs(ends[:-1] - starts[1:]) < _SNAP_SECONDS).all()
-    ):
+    if not (np.isfinite(vals).all() and (vals >= 0).all()):
         return None
-    ends[:-1] = starts[1:]
-    return starts.tolist(), ends.tolist(), vals.tolist()
+    seconds = (starts / 1e6).tolist()  # exactly to_epoch's division, done once per column
+    ends = seconds[1:]
+    ends.append(seconds[-1] + durations[-1].total_seconds())
+    return seconds, ends, values if value_types == {float} else vals.tolist()
+
+
+def _epoch_micros(
+    starts: list[datetime], durations: list[timedelta], lengths: dict[timedelta, int]
+) -> np.ndarray | None:
+    """Microseconds since the epoch of each start, exact, when the starts are aware, sorted
+    and each within a millisecond of the previous point's end; else None.
+
+    Each step between starts is a cheap same-zone subtraction when every zone has a fixed
+    offset (``timezone.utc`` and the like); a DST zone's same-zone subtraction is wall-clock
+    time, not elapsed time, so those starts are converted one by one. Steps that equal the
+    durations exactly (a provider's grid) are not converted at all: the starts are then the
+    first start plus the running sum of the durations.
+    """
+    n = len(starts)
+    try:
+        first = (starts[0] - EPOCH) // _MICROSECOND  # TypeError when naive
+        if not all(type(zone) is timezone for zone in set(map(_TZINFO, starts))):
+            absolute = np.fromiter(((s - EPOCH) // _MICROSECOND for s in starts), np.int64, n)
+            steps = None
+        else:
+            # aware minus naive is a TypeError, so with the first start aware all of them are
+            steps = list(map(sub, starts[1:], starts[:-1]))
+    except (TypeError, AttributeError):
+        return None
+    if len(lengths) == 1:
+        micros = np.full(n, next(iter(lengths.values())), np.int64)
+    else:
+        micros = np.fromiter(map(lengths.__getitem__, durations), np.int64, n)
+    out = np.empty(n, np.int64)
+    out[0] = first
+    if steps is not None and steps == durations[:-1]:
+        np.cumsum(micros[:-1], out=out[1:])
+        out[1:] += first
+        return out
+    if steps is None:
+        out = absolute
+    else:
+        step_micros = {d: d // _MICROSECOND for d in set(steps)}
+        np.cumsum(np.fromiter(map(step_micros.__getitem__, steps), np.int64, n - 1), out=out[1:])
+        out[1:] += first
+    sorted_and_contiguous = (np.diff(out) > 0).all() and (
+        np.abs(out[:-1] + micros[:-1] - out[1:]) < _SNAP_MICROS
+    ).all()
+    return out if sorted_and_contiguous else None
 
 
 _START, _DURATION, _VALUE = attrgetter("start"), attrgetter("duration"), attrgetter("value")
+_TZINFO = attrgetter("tzinfo")
+_MICROSECOND = timedelta(microseconds=1)
+_SNAP_MICROS = round(_SNAP_SECONDS * 1e6)
+#: Below 2**53 microseconds (the year 2255) an int64 of them is an exact float64, so
+#: ``micros / 1e6`` rounds exactly as ``timedelta.total_seconds()`` does.
+_EXACT_MICROS = 2**53
 
 
 def _checked_columns(
