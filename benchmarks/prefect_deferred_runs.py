@@ -1,44 +1,47 @@
-"""Prefect: many deferred deployment runs hold no flow-run process while they wait.
+"""Prefect: deployment runs waiting for their carbon window are one flow run each, and hold no
+process while they wait.
 
-``--runs N`` (default 100) deployment runs are started at once. Each plans its carbon window,
-hands its work to a *continuation* (a run of the same deployment scheduled at the window) and
-exits ``Completed``/``Deferred``. The runs belong to ``--jobs K`` different jobs (deployments
-of the same code with different ``max_delay``: ``--first-deadline`` + k * ``--deadline-step``
-seconds), and the file grid falls steadily, so each run's cleanest window is at its own
-deadline. That spreads the windows over some minutes, as a real batch of jobs with different
-deadlines would, instead of asking one machine to start 100 processes in the same second.
+``--jobs K`` deployments of the same code (default 20), each with its own ``max_delay``
+(``--first-deadline`` + k * ``--deadline-step`` seconds), get ``--runs N`` runs (default 20:
+one per job). The file grid falls steadily, so each run's cleanest window is at its own
+deadline: the windows spread over some minutes, as a real batch of jobs with different
+deadlines would. Each run plans, stores its plan on itself, moves *itself* to ``Scheduled``
+named ``Carbon window`` at its window, and its process exits; the worker starts the same run
+again when the window opens (the one-run design of ``cleanshift_prefect.deferral``).
 
 The runs are executed by a process work pool and ``prefect worker start`` (the production path;
 ``serve()`` is covered by ``tests/prefect/test_deployment.py``). Every ``--sample`` seconds the
-script samples the processes below the worker and then reads every run's state from the
-server. A flow-run process is attributed to its run by the ``PREFECT__FLOW_RUN_ID`` the worker
-puts in its environment. Reported:
+script lists the processes below the worker (psutil), attributes each to its flow run by the
+``PREFECT__FLOW_RUN_ID`` the worker puts in its environment, and then reads every run's state
+from the server. Reported:
 
-- how long the worker took to defer all N originals, from the server's state timestamps (its
-  rate of flow runs on this machine: each is two processes that import Prefect, the worker's
-  workspace supervisor and the engine);
-- the originals that did not defer (e.g. the server refused to create the continuation), by
-  name, state and message: such a run has no continuation, so it ends the wait like a
-  finished one;
-- the samples in which every original had deferred and every continuation was still waiting,
-  and how many flow-run processes existed in them (the claim: none);
-- over the whole run, processes that belonged to a run whose state, read after the process
-  sample, was still Scheduled (a waiting run holding a process: should never happen);
-- each continuation's lateness: when its work started vs its planned start (target < 10 s),
-  and how long before its window it went Pending (the worker starts a scheduled run's process
-  up to ``--prefetch`` seconds early, so that start-up is paid before the window; the engine
-  then waits for the scheduled time).
+- flow runs per job on the server (the claim: exactly one; no continuation runs) and each
+  run's ``run_count`` at the end (the wait must not count as an attempt);
+- how many runs waited in ``Carbon window``, and how long the worker took to get them all
+  there (each run start is two fresh processes that import Prefect on this machine);
+- over the whole run, flow-run processes of a run whose state, read after the process
+  sample, was ``Carbon window``: the process that deferred may still be exiting for a moment,
+  so the latest such sighting after the run entered the wait is reported per run (the claim:
+  a few seconds, then none until the worker starts the run again), and how many processes
+  (python ones among them) existed below the worker while every run was waiting;
+- where a run's time goes: planning and leaving (first ``Running`` → ``Carbon window``), the
+  restart at the window (``Pending`` → ``Running``: a new process that imports Prefect) and
+  cleanshift picking its plan up (``Running`` → the work's first line);
+- each run's lateness: when its work started vs the planned start (the ``Carbon window``
+  state's scheduled time), and how long before its window it went ``Pending`` again (the
+  worker starts a scheduled run's process up to ``--prefetch`` seconds early, so that start-up
+  is paid before the window; cleanshift then waits in-process for the start).
 
 Flow runs log at WARNING (``PREFECT_LOGGING_LEVEL``), so the server is not also ingesting INFO
-logs from 200 processes.
+logs from every process.
 
 The script starts its own Prefect server (SQLite, 127.0.0.1, a free port; see
 ``prefect_stack.py``), polls its health endpoint, and stops the worker, the server and every
 process below them at the end. Every loop is bounded in time and count. Results:
 ``benchmarks/results/prefect_deferred_runs.md`` (and ``.json``).
 
-    flock /tmp/bench.lock .venvs/prefect/bin/python benchmarks/prefect_deferred_runs.py
-    .venvs/prefect/bin/python benchmarks/prefect_deferred_runs.py --runs 10 --first-deadline 90
+    flock /tmp/cleanshift-heavy.lock .venvs/prefect/bin/python benchmarks/prefect_deferred_runs.py
+    .venvs/prefect/bin/python benchmarks/prefect_deferred_runs.py --runs 4 --jobs 4 --no-write
 """
 
 from __future__ import annotations
@@ -53,12 +56,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psutil
 from prefect_stack import descendants, prefect_stack, rss_mib, stop
+
+from cleanshift_prefect import CONTINUATION_TAG, WAITING_STATE_NAME
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Grid points of the jobs' CSV: one value every 5 s, falling 1 g per point.
@@ -121,17 +127,29 @@ def write_falling_grid(path: Path, start: datetime, minutes: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def aware(value) -> datetime:
+    """A plain aware datetime (the client's datetime types are not always one)."""
+    stamp = datetime.fromisoformat(value.isoformat())
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)
+
+
+def waiting(state) -> bool:
+    """A run in cleanshift's wait: ``Scheduled`` named ``Carbon window``."""
+    return state is not None and state.is_scheduled() and state.name == WAITING_STATE_NAME
+
+
 @dataclass
 class Sample:
     t: float  # seconds since the runs were triggered
-    processes: int  # flow-run processes below the worker
-    attributed: dict[str, int] = field(default_factory=dict)  # flow-run id -> processes
-    deferred: int = 0  # originals Completed/Deferred
-    not_deferred: int = 0  # originals final but not Deferred: no continuation to wait for
-    waiting: int = 0  # continuations still Scheduled
-    active: int = 0  # continuations Pending/Running
-    finished: int = 0  # continuations in a final state
+    processes: int  # processes below the worker (not counting its idle baseline)
+    python: int  # of them, python processes
+    waiting: int = 0  # runs in Carbon window
+    before: int = 0  # runs not yet in their wait (Scheduled, Pending, first Running)
+    resumed: int = 0  # runs back from their wait, Pending/Running
+    finished: int = 0  # runs in a final state
     waiting_with_process: list[str] = field(default_factory=list)
+    #: when the processes were listed (before the states were read)
+    wall: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
 def start_worker(workdir: Path, env: dict, limit: int, jobs: int) -> subprocess.Popen:
@@ -217,10 +235,52 @@ async def deployments_ready(names: list[str]) -> bool:
             return False
 
 
+def per_run(run, states: list, triggered: datetime, seen_with_process: list[datetime]) -> dict:
+    """One run's path through its wait, from its state history, its result, and the samples
+    that found a process of it while it was in ``Carbon window``."""
+    wait = next((s for s in states if waiting(s)), None)
+    planned = aware(wait.state_details.scheduled_time) if wait is not None else None
+    before = [s for s in states if wait is None or s.timestamp < wait.timestamp]
+    after = [s for s in states if wait is not None and s.timestamp > wait.timestamp]
+    pending = next((aware(s.timestamp) for s in after if s.is_pending()), None)
+    first_running = next((aware(s.timestamp) for s in before if s.is_running()), None)
+    running = next((aware(s.timestamp) for s in after if s.is_running()), None)
+    started = None
+    if run.state is not None and run.state.is_completed():
+        started = aware(datetime.fromisoformat(run.state.result()["started"]))
+    entered = aware(wait.timestamp) if wait is not None else None
+    return {
+        "flow": run.name,
+        "deployment_id": str(run.deployment_id),
+        "states": " → ".join(s.name for s in states),
+        "run_count": run.run_count,
+        "final": run.state.name if run.state is not None else None,
+        "waited_at_s": (aware(wait.timestamp) - triggered).total_seconds() if wait else None,
+        "planned": planned.isoformat() if planned else None,
+        "late_s": (started - planned).total_seconds() if started and planned else None,
+        "pending_before_window_s": (planned - pending).total_seconds()
+        if planned and pending
+        else None,
+        # Where the time goes: planning and leaving (first Running -> Carbon window), the
+        # restart (Pending at the window -> Running: a new process that imports Prefect), and
+        # cleanshift picking its plan up (Running -> the work's first line).
+        "plan_and_leave_s": (entered - first_running).total_seconds()
+        if entered and first_running
+        else None,
+        "restart_s": (running - pending).total_seconds() if running and pending else None,
+        "running_to_work_s": (started - running).total_seconds() if started and running else None,
+        # The process that deferred, still exiting: the latest sample that saw it, s after the
+        # run entered Carbon window (None: never seen).
+        "process_seen_in_wait_until_s": max(
+            (t - entered).total_seconds() for t in seen_with_process
+        )
+        if entered and seen_with_process
+        else None,
+    }
+
+
 def measure(args: argparse.Namespace, workdir: Path) -> dict:
     from prefect.deployments import run_deployment
-
-    from cleanshift_prefect import CONTINUATION_TAG, DEFERRED_STATE_NAME
 
     grid = workdir / "grid.csv"
     write_falling_grid(grid, datetime.now(timezone.utc).replace(second=0, microsecond=0), 90)
@@ -259,101 +319,70 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
 
         t0 = time.monotonic()
         triggered = datetime.now(timezone.utc)
-        originals = [  # one at a time: concurrent creation got 503s from the SQLite server
+        mine = [  # one at a time: concurrent creation got 503s from the SQLite server
             run_deployment(names[i % args.jobs], parameters={"i": i}, timeout=0, as_subflow=False)
             for i in range(args.runs)
         ]
         trigger_s = time.monotonic() - t0
-        original_ids = {str(r.id) for r in originals}
+        ids = {str(r.id) for r in mine}
+        seen_waiting: set[str] = set()
         samples: list[Sample] = []
         worker_rss_peak = worker_rss_before
         bound = time.monotonic() + args.timeout
         all_done = False
         while time.monotonic() < bound and len(samples) < 10 * args.timeout:
             procs = processes()
-            attributed: dict[str, int] = {}
-            for pid in procs:
-                run_id = flow_run_of(pid)
-                if run_id is not None:
-                    attributed[run_id] = attributed.get(run_id, 0) + 1
+            attributed = Counter(flow_run_of(pid) for pid in procs)
             runs = asyncio.run(read_runs(10 * args.runs))  # read after the processes
-            now = time.monotonic() - t0
-            by_id = {str(r.id): r for r in runs}
-            sample = Sample(t=now, processes=len(procs), attributed=attributed)
-            for run_id in original_ids:
-                r = by_id.get(run_id)
-                if r is not None and r.state is not None and r.state.name == DEFERRED_STATE_NAME:
-                    sample.deferred += 1
-                elif r is not None and r.state is not None and r.state.is_final():
-                    sample.not_deferred += 1
-            conts = [r for r in runs if CONTINUATION_TAG in r.tags and r.state is not None]
-            for r in conts:
-                if r.state.is_scheduled():
+            sample = Sample(
+                t=time.monotonic() - t0,
+                processes=len(procs),
+                python=sum(1 for cmd in procs.values() if "python" in cmd.split(" ")[0]),
+            )
+            for r in runs:
+                run_id = str(r.id)
+                if waiting(r.state):
+                    seen_waiting.add(run_id)
                     sample.waiting += 1
-                    if str(r.id) in attributed:
-                        sample.waiting_with_process.append(str(r.id))
-                elif r.state.is_final():
+                    if attributed[run_id]:
+                        sample.waiting_with_process.append(run_id)
+                elif r.state is not None and r.state.is_final():
                     sample.finished += 1
+                elif run_id in seen_waiting:
+                    sample.resumed += 1
                 else:
-                    sample.active += 1
+                    sample.before += 1
             samples.append(sample)
             worker_rss_peak = max(worker_rss_peak, rss_mib(worker.pid)[0])
-            # Done when no original is left to defer and every continuation has finished; an
-            # original that failed instead of deferring has no continuation to wait for.
-            if (
-                sample.deferred + sample.not_deferred >= args.runs
-                and sample.finished >= sample.deferred
-            ):
+            if sample.finished >= args.runs:
                 all_done = True
                 break
             time.sleep(args.sample)
 
         runs = asyncio.run(read_runs(10 * args.runs))
-        conts = [r for r in runs if CONTINUATION_TAG in r.tags]
-        mine = [r for r in runs if str(r.id) in original_ids]
-        states = asyncio.run(history([r.id for r in conts]))
-        rows = []  # per continuation: run name, planned start, lateness, Pending how early
-        for c in conts:
-            planned_at = datetime.fromisoformat(c.context["cleanshift"]["plan"]["start"])
-            pending = next((s.timestamp for s in states[str(c.id)] if s.is_pending()), None)
-            rows.append(
-                {
-                    "flow": c.name,
-                    "planned": planned_at.isoformat(),
-                    "late_s": (
-                        datetime.fromisoformat(c.state.result()["started"]) - planned_at
-                    ).total_seconds()
-                    if c.state is not None and c.state.is_completed()
-                    else None,
-                    "pending_before_window_s": (planned_at - pending).total_seconds()
-                    if pending
-                    else None,
-                }
-            )
+        states = asyncio.run(history([r.id for r in runs]))
+        seen: dict[str, list[datetime]] = {}
+        for s in samples:
+            for run_id in s.waiting_with_process:
+                seen.setdefault(run_id, []).append(s.wall)
+        rows = [per_run(r, states[str(r.id)], triggered, seen.get(str(r.id), [])) for r in runs]
+
+        def stats(key: str) -> str | None:
+            values = sorted(row[key] for row in rows if row[key] is not None)
+            if not values:
+                return None
+            return f"{values[0]:.1f} / {statistics.median(values):.1f} / {values[-1]:.1f}"
+
         late = [row["late_s"] for row in rows if row["late_s"] is not None]
         held = [
             row["pending_before_window_s"]
             for row in rows
             if row["pending_before_window_s"] is not None
         ]
-        planned = sorted(datetime.fromisoformat(row["planned"]) for row in rows)
-        # Trigger -> Deferred per original, from the server's state timestamps.
-        deferral_times = sorted(
-            (r.state.timestamp - triggered).total_seconds()
-            for r in mine
-            if r.state is not None and r.state.name == DEFERRED_STATE_NAME
-        )
-        startup = [
-            (r.start_time - r.expected_start_time).total_seconds()
-            for r in mine
-            if r.start_time is not None and r.expected_start_time is not None
-        ]
-        # Every original has deferred (or failed) and every continuation is still waiting.
-        full = [
-            s
-            for s in samples
-            if s.deferred + s.not_deferred == args.runs and s.waiting == s.deferred
-        ]
+        waited = sorted(row["waited_at_s"] for row in rows if row["waited_at_s"] is not None)
+        planned = sorted(datetime.fromisoformat(row["planned"]) for row in rows if row["planned"])
+        per_job = Counter(row["deployment_id"] for row in rows)
+        full = [s for s in samples if s.waiting == args.runs]  # every run in its wait
         return {
             "worker_limit": args.limit,
             "runs": args.runs,
@@ -363,48 +392,36 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             "worker_prefetch_s": args.prefetch,
             "sample_period_s": args.sample,
             "triggering_s": trigger_s,
-            "originals_deferred": sum(
-                1 for r in mine if r.state and r.state.name == DEFERRED_STATE_NAME
-            ),
-            "originals_not_deferred": "; ".join(
-                f"{r.name}: {r.state.name}: {(r.state.message or '')[:200]}"
-                if r.state
-                else f"{r.name}: no state"
-                for r in mine
-                if not (r.state and r.state.name == DEFERRED_STATE_NAME)
-            )
-            or "none",
-            "first_deferred_after_s": deferral_times[0] if deferral_times else None,
-            "all_deferred_after_s": deferral_times[-1]
-            if len(deferral_times) == args.runs
-            else None,
-            "originals_per_minute": 60
-            * (len(deferral_times) - 1)
-            / (deferral_times[-1] - deferral_times[0])
-            if len(deferral_times) > 1
-            else None,
-            "original_trigger_to_running_p50_s": statistics.median(startup) if startup else None,
-            "original_trigger_to_running_max_s": max(startup) if startup else None,
-            "continuations": len(conts),
+            "flow_runs_on_server": len(runs),
+            "flow_runs_per_job": dict(sorted(Counter(per_job.values()).items())),
+            "runs_not_triggered_by_the_script": sum(1 for r in runs if str(r.id) not in ids),
+            "continuation_runs": sum(1 for r in runs if CONTINUATION_TAG in (r.tags or [])),
+            "runs_that_waited": len(waited),
+            "state_paths": dict(Counter(row["states"] for row in rows)),
+            "final_states": dict(Counter(row["final"] for row in rows)),
+            "max_run_count": max((row["run_count"] for row in rows), default=None),
+            "first_waiting_after_s": waited[0] if waited else None,
+            "all_waiting_after_s": waited[-1] if len(waited) == args.runs else None,
             "max_waiting_at_once": max((s.waiting for s in samples), default=0),
             "all_waiting_phase_s": (full[-1].t - full[0].t) if full else 0.0,
             "all_waiting_samples": len(full),
             "all_waiting_max_processes": max((s.processes for s in full), default=None),
-            "all_waiting_samples_with_a_process": sum(1 for s in full if s.processes),
-            "all_waiting_process_seconds_into_phase": ", ".join(
-                f"{s.t - full[0].t:.0f}" for s in full if s.processes
-            )
-            or "none",
+            "all_waiting_max_python_processes": max((s.python for s in full), default=None),
             "samples": len(samples),
             "samples_with_waiting_runs": sum(1 for s in samples if s.waiting),
             "waiting_runs_seen_with_a_process": len(
                 {r for s in samples for r in s.waiting_with_process}
             ),
+            "waiting_run_samples_with_a_process": sum(len(s.waiting_with_process) for s in samples),
+            "waiting_run_samples_without": sum(
+                s.waiting - len(s.waiting_with_process) for s in samples
+            ),
+            "process_seen_in_wait_until_s_min_p50_max": stats("process_seen_in_wait_until_s"),
             "max_processes_overall": max((s.processes for s in samples), default=None),
             "planned_start_spread_s": (planned[-1] - planned[0]).total_seconds()
             if planned
             else None,
-            "continuations_completed": len(late),
+            "runs_completed": len(late),
             "all_done": all_done,
             "late_min_s": min(late) if late else None,
             "late_p50_s": statistics.median(late) if late else None,
@@ -412,21 +429,24 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
             "late_max_s": max(late) if late else None,
             "late_within_10s": sum(1 for x in late if 0 <= x < 10),
             "early_starts": sum(1 for x in late if x < 0),
+            "plan_and_leave_s_min_p50_max": stats("plan_and_leave_s"),
+            "restart_s_min_p50_max": stats("restart_s"),
+            "running_to_work_s_min_p50_max": stats("running_to_work_s"),
             "process_before_window_p50_s": statistics.median(held) if held else None,
             "process_before_window_max_s": max(held) if held else None,
             "worker_rss_before_mib": worker_rss_before,
             "worker_rss_peak_mib": worker_rss_peak,
             "wall_s": time.monotonic() - t0,
             "triggered_at": triggered.isoformat(timespec="seconds"),
-            "continuation_rows": rows,
+            "run_rows": rows,
             "timeline": [
                 {
                     "t": round(s.t, 1),
                     "processes": s.processes,
-                    "deferred": s.deferred,
-                    "not_deferred": s.not_deferred,
+                    "python": s.python,
+                    "before": s.before,
                     "waiting": s.waiting,
-                    "active": s.active,
+                    "resumed": s.resumed,
                     "finished": s.finished,
                 }
                 for s in samples
@@ -443,11 +463,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
 def write_results(result: dict, note: str) -> Path:
     RESULTS.mkdir(exist_ok=True)
     lines = [
-        "# Prefect: deferred deployment runs holding no process while they wait",
+        "# Prefect: deployment runs waiting for their carbon window as one flow run, with no process",
         "",
         (
             f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
-            "Prefect server (SQLite) on 127.0.0.1 started by the script."
+            "Prefect server (SQLite) on 127.0.0.1 and a `process` worker started by the script."
         ),
         "",
         note,
@@ -456,38 +476,40 @@ def write_results(result: dict, note: str) -> Path:
         "|---|---|",
     ]
     for key, value in result.items():
-        if value is None or key in ("timeline", "continuation_rows"):
+        if value is None or key in ("timeline", "run_rows"):
             continue
         lines.append(f"| {key} | {f'{value:.2f}' if isinstance(value, float) else value} |")
+    step = max(1, len(result["timeline"]) // 20)
     lines += [
         "",
-        "Timeline (every 30th sample; the JSON has all):",
+        f"Timeline (every {step}th sample; the JSON has all):",
         "",
-        "| t (s) | flow-run processes | originals deferred | continuations waiting | running | finished |",
+        "| t (s) | processes below the worker (python) | runs before their wait | in Carbon window | back from it | finished |",
         "|---|---|---|---|---|---|",
     ]
-    for s in result["timeline"][::30] + result["timeline"][-1:]:
+    for s in result["timeline"][::step] + result["timeline"][-1:]:
         lines.append(
-            f"| {s['t']:.0f} | {s['processes']} | {s['deferred']} | {s['waiting']} | {s['active']} | {s['finished']} |"
+            f"| {s['t']:.0f} | {s['processes']} ({s['python']}) | {s['before']} | {s['waiting']} "
+            f"| {s['resumed']} | {s['finished']} |"
         )
     path = RESULTS / "prefect_deferred_runs.md"
     path.write_text("\n".join(lines) + "\n")
-    (RESULTS / "prefect_deferred_runs.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / "prefect_deferred_runs.json").write_text(json.dumps(result, indent=1, default=str))
     return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--limit", type=int, default=8, help="concurrent flow runs of the worker")
-    parser.add_argument("--jobs", type=int, default=10, help="deployments with different max_delay")
-    parser.add_argument("--first-deadline", type=float, default=600.0, help="shortest max_delay, s")
+    parser.add_argument("--jobs", type=int, default=20, help="deployments with different max_delay")
+    parser.add_argument("--first-deadline", type=float, default=240.0, help="shortest max_delay, s")
     parser.add_argument(
-        "--deadline-step", type=float, default=20.0, help="max_delay step between jobs, s"
+        "--deadline-step", type=float, default=10.0, help="max_delay step between jobs, s"
     )
     parser.add_argument("--poll", type=float, default=2.0, help="worker poll interval, s")
     parser.add_argument(
-        "--timeout", type=float, default=1800.0, help="bound on the sampling loop, s"
+        "--timeout", type=float, default=1200.0, help="bound on the sampling loop, s"
     )
     parser.add_argument(
         "--prefetch",
@@ -502,8 +524,9 @@ def main() -> None:
         result = measure(args, work)
     print(
         json.dumps(
-            {k: v for k, v in result.items() if k not in ("timeline", "continuation_rows")},
+            {k: v for k, v in result.items() if k not in ("timeline", "run_rows")},
             indent=2,
+            default=str,
         )
     )
     if not args.no_write:
