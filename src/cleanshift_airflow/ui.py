@@ -23,7 +23,10 @@ from airflow.models.taskinstance import TaskInstance
 from airflow.models.xcom import XComModel
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 from sqlalchemy import ColumnElement, func, select
+
+from cleanshift_core import CarbonReceipt
 
 from .chart import forecast_svg
 from .keys import (
@@ -125,6 +128,7 @@ RECEIPT_ROWS = (
     ("Intensity if run at once", "counterfactual_avg_intensity", " gCO2eq/kWh"),
     ("Saving", "estimated_savings_pct", " %"),
     ("Energy", "energy_kwh", energy),
+    ("Energy source", "energy_source", None),
     ("Emitted", "emitted_g", grams),
     ("Avoided", "avoided_g", grams),
     ("Basis", "intensity_basis", ""),
@@ -134,6 +138,66 @@ RECEIPT_ROWS = (
     ("Policy", "policy", ""),
     ("Reason", "reason", ""),
 )
+
+
+def energy_source(receipt: dict) -> str:
+    """Where the energy came from, and how: CodeCarbon's method and the CPU/GPU/RAM split when
+    measured, the nominal power when derived from ``power_kw``, why when unknown."""
+    source = str(receipt.get("energy_source") or "unknown")
+    detail: list[str] = []
+    if source == "measured":
+        detail.append(f"CodeCarbon, {_fmt(receipt.get('energy_method') or 'method not recorded')}")
+        split = [
+            f"{part} {energy(receipt.get(f'energy_{part.lower()}_kwh'))}"
+            for part in ("CPU", "GPU", "RAM")
+            if receipt.get(f"energy_{part.lower()}_kwh") is not None
+        ]
+        if split:
+            detail.append(f'<span id="energy-split">{" · ".join(split)}</span>')
+    elif source == "nominal":
+        detail.append(f"{_fmt(receipt.get('power_kw'))} kW nominal × running time")
+    elif source == "given":
+        detail.append("handed in as kWh (e.g. another task's measurement, via XCom)")
+    if receipt.get("energy_note"):
+        detail.append(("why: " if source == "unknown" else "") + _fmt(receipt["energy_note"]))
+    shown = f'<span id="energy-source">{escape(source)}</span>'
+    return shown + (f' <span class="muted">({"; ".join(detail)})</span>' if detail else "")
+
+
+def sci_table(receipt: dict) -> str:
+    """The SCI terms (ISO/IEC 21031) the receipt carries: E, I with its signal, the functional
+    unit R and SCI per R without M (embodied emissions, left to the user)."""
+    unit = receipt.get("sci_functional_unit")
+    signal = receipt.get("sci_signal") or receipt.get("signal")
+    intensity = receipt.get("avg_intensity_gco2_per_kwh")
+    per_unit = receipt.get("sci_g_per_unit")
+    rows = [
+        ("E (energy)", energy(receipt.get("energy_kwh"))),
+        (
+            "I (location-based intensity)",
+            _fmt(intensity, " gCO2eq/kWh")
+            + (f" ({escape(str(signal))})" if intensity is not None and signal else ""),
+        ),
+        (
+            "R (functional unit)",
+            f"{significant(float(unit[1]))} {escape(str(unit[0]))}"
+            if unit
+            else '<span class="muted">not given (sci_functional_unit)</span>',
+        ),
+        (
+            "SCI without M, (E × I) / R",
+            f"{grams(per_unit)} CO2eq per {escape(str(unit[0]))}"
+            if unit and per_unit is not None
+            else '<span class="muted">n/a</span>',
+        ),
+    ]
+    return (
+        '<table id="sci"><tr><th colspan="2">SCI terms (ISO/IEC 21031)</th></tr>'
+        + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+        + '</table><p class="muted">M (embodied emissions of the hardware) is left to you; '
+        "I is the time-weighted intensity over the run, of one signal (average or marginal), "
+        "never a mix.</p>"
+    )
 
 
 #: Beside a receipt's "Basis" and "Estimate": what the two say together.
@@ -212,6 +276,8 @@ def render_task_page(
         for label, key, unit in RECEIPT_ROWS:
             if key is None:
                 shown = _fmt(f"{receipt.get('provider')} / {receipt.get('region')}")
+            elif unit is None:
+                shown = energy_source(receipt)
             elif callable(unit):
                 shown = unit(receipt.get(key))
             else:
@@ -219,6 +285,7 @@ def render_task_page(
             rows.append(f"<tr><th>{label}</th><td>{shown}</td></tr>")
         html.append("<table>" + "".join(rows) + "</table>")
         html.append(f'<p class="muted">{escape(BASIS_NOTE)}</p>')
+        html.append(sci_table(receipt))
     elif plan is not None:
         fields = [
             ("Planned start", plan.get("start")),
@@ -309,6 +376,18 @@ def render_receipts_page(
     )
 
 
+def upgraded(receipt: Any) -> Any:
+    """A stored receipt as this version writes it: one written before ``energy_source`` gets
+    the source the model infers (nominal from ``power_kw``), and the SCI fields. A value the
+    model refuses is shown as stored."""
+    if not isinstance(receipt, dict):
+        return receipt
+    try:
+        return CarbonReceipt.model_validate(receipt).model_dump(mode="json")
+    except ValidationError:
+        return receipt
+
+
 def _xcom_rows(session: Any, *conditions: Any) -> list[XComModel]:
     return list(session.scalars(select(XComModel).where(*conditions)))
 
@@ -361,7 +440,7 @@ def task_page(session: Any, dag_id: str, run_id: str, task_id: str, map_index: i
     return render_task_page(
         task_id,
         values.get(PLAN_XCOM_KEY),
-        values.get(RECEIPT_XCOM_KEY),
+        upgraded(values.get(RECEIPT_XCOM_KEY)),
         values.get(RELEASED_AT_XCOM_KEY),
         windows,
         name,
