@@ -36,18 +36,26 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import CleanshiftError, ConfigurationError
+from .errors import ConfigurationError, OldReceiptError
 from .measure import EnergySource
 from .receipt import CarbonReceipt
 from .series import SignalKind
 
+__all__ = [
+    "UNKNOWN_REGION",
+    "JobReceipt",
+    "OldReceiptError",
+    "Report",
+    "Skipped",
+    "Totals",
+    "WeekAvoided",
+    "load_receipt",
+    "summarise",
+    "week_start",
+]
+
 #: The region of a receipt that names none (no provider answered).
 UNKNOWN_REGION = "unknown"
-
-
-class OldReceiptError(CleanshiftError, ValueError):
-    """A stored receipt this version cannot read (written by an older cleanshift, or not a
-    receipt at all). The message is one line and says what is missing."""
 
 
 def load_receipt(value: CarbonReceipt | Mapping[str, Any] | str) -> CarbonReceipt:
