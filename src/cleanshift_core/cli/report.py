@@ -165,14 +165,17 @@ def as_table(report: Report, console: Console) -> None:
         rows = [t for t in report.totals if t.signal == overall.signal]
         for t in (*rows, overall):
             saving = "n/a" if t.savings_pct is None else f"{t.savings_pct:.1f}%"
+            # No receipt with grams: "—", not a 0.0 that reads like a measured nothing.
+            grams = [
+                _g(g) if t.with_grams else "—"
+                for g in (t.emitted_g, t.counterfactual_g, t.avoided_g)
+            ]
             table.add_row(
                 t.job or "all",
                 t.region or "",
                 str(t.receipts),
                 str(t.with_grams),
-                _g(t.emitted_g),
-                _g(t.counterfactual_g),
-                _g(t.avoided_g),
+                *grams,
                 saving,
                 _kwh(t.measured_kwh + t.given_kwh + t.nominal_kwh),
                 f"{t.measured}/{t.given}/{t.nominal}/{t.unknown}",
@@ -197,20 +200,24 @@ def chart(report: Report, path: Path) -> None:
     )
     for ax, signal in zip(axes[:, 0], signals, strict=True):
         weeks = [w for w in report.weekly if w.signal == signal]
+        # Weeks as evenly spaced categories, labelled 2026-W49: the chart's unit is the week.
+        axis = sorted({w.week_start for w in weeks})
+        at = {monday: i for i, monday in enumerate(axis)}
         for job in sorted({w.job for w in weeks}):
             points = [w for w in weeks if w.job == job]
             ax.plot(
-                [w.week_start for w in points],
+                [at[w.week_start] for w in points],
                 [w.avoided_g for w in points],
                 marker="o",
                 label=job,
             )
+        labels = {w.week_start: w.iso_week for w in weeks}
+        ax.set_xticks(range(len(axis)), [labels[m] for m in axis], rotation=30)
+        ax.set_xlim(-0.5, len(axis) - 0.5)
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set_title(f"Avoided per ISO week ({_signal(signal)} intensity)")
         ax.set_ylabel("gCO2eq avoided")
-        ax.set_xlabel("week starting (UTC Monday)")
         ax.legend(fontsize="small")
-        fig.autofmt_xdate()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
