@@ -1,15 +1,19 @@
-"""An inline SVG chart of a plan's forecast, its chosen window(s) and the actual run(s).
+"""Inline SVG charts: a plan's forecast with its chosen window(s) and actual run(s), and the
+grams avoided per ISO week by DAG of the receipts page.
 
-Plain SVG built here, so the chart needs no JavaScript, no CDN and no internet; its text and
-line take the page's colour (`currentColor`), so they follow the light/dark theme.
+Plain SVG built here, so the charts need no JavaScript, no CDN and no internet; their text,
+lines and bars take the page's colour (`currentColor`), so they follow the light/dark theme.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from html import escape
 from typing import Any
+
+from cleanshift_core.report import WeekAvoided
 
 WIDTH, HEIGHT = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 40
@@ -82,5 +86,84 @@ def forecast_svg(
     parts.append(
         f'<text x="{LEFT}" y="{HEIGHT - 4}" font-size="11" fill="currentColor">gCO2eq/kWh (UTC) — line: forecast; '
         "green band(s): planned window, one per chunk; dark bar: actual run</text></svg>"
+    )
+    return "".join(parts)
+
+
+#: Bars of one week, one per DAG, told apart by how strongly they take ``currentColor`` (and by
+#: the legend and each bar's tooltip); a ninth DAG reuses the first shade.
+SHADES = (0.9, 0.6, 0.35, 0.15, 0.75, 0.5, 0.25, 0.1)
+
+
+def avoided_weeks_svg(weekly: Sequence[WeekAvoided], title: str) -> str:
+    """Grouped bars of grams avoided per ISO week (x) and DAG (one bar each), zero line drawn,
+    negative weeks (dirtier than running at once) below it. ``weekly`` must be of one signal:
+    the caller draws one chart per signal, never a figure that mixes them."""
+    if not weekly:
+        return '<p class="muted">No receipts with grams in this period: nothing to chart.</p>'
+    labels = {w.week_start: w.iso_week for w in weekly}
+    weeks = sorted(labels)
+    jobs = sorted({w.job for w in weekly})
+    shade = {job: SHADES[i % len(SHADES)] for i, job in enumerate(jobs)}
+    legend = 16 * -(-len(jobs) // 4)  # four DAGs a legend row; the chart grows, the plot does not
+    height, bottom = HEIGHT + legend, BOTTOM + legend
+    low, high = min(w.avoided_g for w in weekly), max(w.avoided_g for w in weekly)
+    v_top, v_bottom = max(high, 0.0) * 1.1, min(low, 0.0) * 1.1
+    if v_top == v_bottom:
+        v_top = 1.0
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - TOP - bottom
+    slot = plot_w / len(weeks)
+    bar = slot * 0.8 / len(jobs)
+
+    def y(v: float) -> float:
+        return TOP + (v_top - v) / (v_top - v_bottom) * plot_h
+
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+            f'width="100%" role="img" aria-label="{escape(title)}" class="avoided-weeks">'
+        )
+    ]
+    index = {w: i for i, w in enumerate(weeks)}
+    order = {j: i for i, j in enumerate(jobs)}
+    for w in weekly:
+        x = LEFT + index[w.week_start] * slot + slot * 0.1 + order[w.job] * bar
+        top, base = sorted((y(w.avoided_g), y(0.0)))
+        parts.append(
+            f'<rect class="bar" x="{x:.1f}" y="{top:.1f}" width="{max(bar - 1, 1):.1f}" '
+            f'height="{max(base - top, 0.5):.1f}" fill="currentColor" '
+            f'fill-opacity="{shade[w.job]}" stroke="currentColor" stroke-width="0.5">'
+            f"<title>{escape(w.job)}, {w.iso_week}: {w.avoided_g:.4g} g avoided "
+            f"({w.with_grams} receipt(s))</title></rect>"
+        )
+    parts.append(
+        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(0.0):.1f}" y2="{y(0.0):.1f}" '
+        'stroke="currentColor" stroke-width="1"/>'
+    )
+    for v in sorted({min(low, 0.0), 0.0, max(high, 0.0)}):
+        parts.append(
+            f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11" '
+            f'fill="currentColor">{v:.3g}</text>'
+        )
+    every = max(1, math.ceil(len(weeks) * 56 / plot_w))  # a label is ~50 px wide: no overlap
+    for week, i in index.items():
+        if i % every:
+            continue
+        parts.append(
+            f'<text x="{LEFT + (i + 0.5) * slot:.1f}" y="{height - bottom + 16}" '
+            f'text-anchor="middle" font-size="11" fill="currentColor">{labels[week]}</text>'
+        )
+    for i, job in enumerate(jobs):
+        row, col = divmod(i, 4)
+        x, y0 = LEFT + col * (plot_w / 4), height - bottom + 32 + row * 16
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y0 - 9}" width="10" height="10" fill="currentColor" '
+            f'fill-opacity="{shade[job]}" stroke="currentColor" stroke-width="0.5"/>'
+            f'<text x="{x + 14:.1f}" y="{y0}" font-size="11" fill="currentColor">'
+            f"{escape(job)}</text>"
+        )
+    parts.append(
+        f'<text x="{LEFT}" y="{height - 4}" font-size="11" fill="currentColor">'
+        f"{escape(title)}</text></svg>"
     )
     return "".join(parts)

@@ -25,7 +25,17 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import ColumnElement, func, select
 
-from .chart import forecast_svg
+from cleanshift_core.report import (
+    JobReceipt,
+    OldReceiptError,
+    Report,
+    Skipped,
+    Totals,
+    load_receipt,
+    summarise,
+)
+
+from .chart import avoided_weeks_svg, forecast_svg
 from .keys import (
     CHUNKS_XCOM_KEY,
     PLAN_XCOM_KEY,
@@ -125,6 +135,7 @@ RECEIPT_ROWS = (
     ("Intensity if run at once", "counterfactual_avg_intensity", " gCO2eq/kWh"),
     ("Saving", "estimated_savings_pct", " %"),
     ("Energy", "energy_kwh", energy),
+    ("Energy source", "energy_source", None),
     ("Emitted", "emitted_g", grams),
     ("Avoided", "avoided_g", grams),
     ("Basis", "intensity_basis", ""),
@@ -134,6 +145,66 @@ RECEIPT_ROWS = (
     ("Policy", "policy", ""),
     ("Reason", "reason", ""),
 )
+
+
+def energy_source(receipt: dict) -> str:
+    """Where the energy came from, and how: CodeCarbon's method and the CPU/GPU/RAM split when
+    measured, the nominal power when derived from ``power_kw``, why when unknown."""
+    source = str(receipt.get("energy_source") or "unknown")
+    detail: list[str] = []
+    if source == "measured":
+        detail.append(f"CodeCarbon, {_fmt(receipt.get('energy_method') or 'method not recorded')}")
+        split = [
+            f"{part} {energy(receipt.get(f'energy_{part.lower()}_kwh'))}"
+            for part in ("CPU", "GPU", "RAM")
+            if receipt.get(f"energy_{part.lower()}_kwh") is not None
+        ]
+        if split:
+            detail.append(f'<span id="energy-split">{" · ".join(split)}</span>')
+    elif source == "nominal":
+        detail.append(f"{_fmt(receipt.get('power_kw'))} kW nominal × running time")
+    elif source == "given":
+        detail.append("handed in as kWh (e.g. another task's measurement, via XCom)")
+    if receipt.get("energy_note"):
+        detail.append(("why: " if source == "unknown" else "") + _fmt(receipt["energy_note"]))
+    shown = f'<span id="energy-source">{escape(source)}</span>'
+    return shown + (f' <span class="muted">({"; ".join(detail)})</span>' if detail else "")
+
+
+def sci_table(receipt: dict) -> str:
+    """The SCI terms (ISO/IEC 21031) the receipt carries: E, I with its signal, the functional
+    unit R and SCI per R without M (embodied emissions, left to the user)."""
+    unit = receipt.get("sci_functional_unit")
+    signal = receipt.get("sci_signal") or receipt.get("signal")
+    intensity = receipt.get("avg_intensity_gco2_per_kwh")
+    per_unit = receipt.get("sci_g_per_unit")
+    rows = [
+        ("E (energy)", energy(receipt.get("energy_kwh"))),
+        (
+            "I (location-based intensity)",
+            _fmt(intensity, " gCO2eq/kWh")
+            + (f" ({escape(str(signal))})" if intensity is not None and signal else ""),
+        ),
+        (
+            "R (functional unit)",
+            f"{significant(float(unit[1]))} {escape(str(unit[0]))}"
+            if unit
+            else '<span class="muted">not given (sci_functional_unit)</span>',
+        ),
+        (
+            "SCI without M, (E × I) / R",
+            f"{grams(per_unit)} CO2eq per {escape(str(unit[0]))}"
+            if unit and per_unit is not None
+            else '<span class="muted">n/a</span>',
+        ),
+    ]
+    return (
+        '<table id="sci"><tr><th colspan="2">SCI terms (ISO/IEC 21031)</th></tr>'
+        + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+        + '</table><p class="muted">M (embodied emissions of the hardware) is left to you; '
+        "I is the time-weighted intensity over the run, of one signal (average or marginal), "
+        "never a mix.</p>"
+    )
 
 
 #: Beside a receipt's "Basis" and "Estimate": what the two say together.
@@ -212,6 +283,8 @@ def render_task_page(
         for label, key, unit in RECEIPT_ROWS:
             if key is None:
                 shown = _fmt(f"{receipt.get('provider')} / {receipt.get('region')}")
+            elif unit is None:
+                shown = energy_source(receipt)
             elif callable(unit):
                 shown = unit(receipt.get(key))
             else:
@@ -219,6 +292,7 @@ def render_task_page(
             rows.append(f"<tr><th>{label}</th><td>{shown}</td></tr>")
         html.append("<table>" + "".join(rows) + "</table>")
         html.append(f'<p class="muted">{escape(BASIS_NOTE)}</p>')
+        html.append(sci_table(receipt))
     elif plan is not None:
         fields = [
             ("Planned start", plan.get("start")),
@@ -270,11 +344,12 @@ def total_avoided(receipts: Iterable[tuple[dict, bool]]) -> tuple[float, int]:
 
 def render_receipts_page(
     rows: Sequence[ReceiptRow],
-    total: tuple[float, int],
+    total: tuple[float, int] | None,
     matching: int,
     pager: str = "",
 ) -> str:
-    """One page of receipts (newest first) with the total grams avoided over all matching."""
+    """One page of receipts (newest first), with the total grams avoided over all matching
+    unless ``total`` is None (the page shows the core's totals above the list instead)."""
     if not rows:
         return '<p class="muted">No carbon receipts match.</p>' + pager
     body = []
@@ -300,13 +375,109 @@ def render_receipts_page(
         f"<th>{h}</th>"
         for h in ("DAG", "Run", "Task", "Ran at", "gCO2eq/kWh", "if at once", "Saving", "Avoided")
     )
-    avoided, counted = total
-    return (
-        f'<p>Total avoided: <strong id="total-avoided">{grams(avoided)}</strong> CO2eq over '
-        f"{counted} unit(s) of work with known energy; {matching} receipt(s) match (a chunked "
-        "job counts once, as its summed receipt).</p>"
-        f"<table><tr>{head}</tr>{''.join(body)}</table>{pager}"
+    if total is None:
+        summary = f"<p>{matching} receipt(s) written in the period, newest first.</p>"
+    else:
+        avoided, counted = total
+        summary = (
+            f'<p>Total avoided: <strong id="total-avoided">{grams(avoided)}</strong> CO2eq over '
+            f"{counted} unit(s) of work with known energy; {matching} receipt(s) match (a "
+            "chunked job counts once, as its summed receipt).</p>"
+        )
+    return f"{summary}<table><tr>{head}</tr>{''.join(body)}</table>{pager}"
+
+
+def _signal(signal: Any) -> str:
+    return "no intensity data" if signal is None else escape(str(getattr(signal, "value", signal)))
+
+
+def _kwh_by_source(t: Totals) -> str:
+    """Energy by source with each source's receipt count: ``measured 3.1 Wh (2) · …``."""
+    parts = [
+        f"{name} {energy(kwh)} ({count})"
+        for name, kwh, count in (
+            ("measured", t.measured_kwh, t.measured),
+            ("given", t.given_kwh, t.given),
+            ("nominal", t.nominal_kwh, t.nominal),
+        )
+        if count
+    ]
+    if t.unknown:
+        parts.append(f"unknown ({t.unknown})")
+    return " · ".join(parts)
+
+
+def _totals_row(t: Totals, first: tuple[str, ...]) -> str:
+    cells = (
+        *first,
+        str(t.receipts),
+        str(t.with_grams),
+        grams(t.emitted_g if t.with_grams else None),
+        grams(t.counterfactual_g if t.with_grams else None),
+        grams(t.avoided_g if t.with_grams else None),
+        _fmt(t.savings_pct, " %"),
+        _kwh_by_source(t),
     )
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def render_totals(report: Report) -> str:
+    """The core's totals of the period (:func:`cleanshift_core.report.summarise`): one row per
+    DAG, region and signal, the sum per signal (never across signals), and per signal a chart
+    of grams avoided per ISO week by DAG."""
+    if not report.totals:
+        body = '<p class="muted" id="totals">No receipts ran in this period.</p>'
+    else:
+        numbers = ("Receipts", "with grams", "Emitted", "If at once", "Avoided", "Saving")
+        head = "".join(
+            f"<th>{h}</th>" for h in ("DAG", "Region", "Signal", *numbers, "Energy by source")
+        )
+        rows = [
+            _totals_row(t, (escape(t.job or ""), escape(t.region or ""), _signal(t.signal)))
+            for t in report.totals
+        ]
+        rows += [
+            _totals_row(t, ("<strong>all DAGs</strong>", "", _signal(t.signal)))
+            for t in report.overall
+        ]
+        charts = [
+            avoided_weeks_svg(
+                [w for w in report.weekly if w.signal == signal],
+                f"grams CO2eq avoided per ISO week (UTC) by DAG — {_signal(signal)} signal",
+            )
+            for signal in report.signals
+            if signal is not None
+        ]
+        body = (
+            f'<table id="totals"><tr>{head}</tr>{"".join(rows)}</table>'
+            '<p class="muted">Receipts count by when the work ran (ran_at); grams are summed '
+            "over the receipts that have them (with grams), energy by its source with how many "
+            "receipts had it; each signal (average or marginal) is totalled and charted on its "
+            "own, never mixed. A chunked job counts once, as its summed receipt"
+            f"{f' ({report.parts} chunk receipt(s) inside sums)' if report.parts else ''}.</p>"
+            + "".join(charts)
+        )
+    if report.skipped:
+        listed = "".join(
+            f"<li>{escape(s.where)}: {escape(s.reason)}</li>" for s in report.skipped[:20]
+        )
+        body += (
+            f'<p id="skipped">{len(report.skipped)} receipt(s) could not be read and are left '
+            f"out of the totals:</p><ul>{listed}</ul>"
+        )
+    return "<h3>Totals</h3>" + body
+
+
+def upgraded(receipt: Any) -> Any:
+    """A stored receipt as this version writes it: one written before ``energy_source`` gets
+    the source the model infers (nominal from ``power_kw``), and the SCI fields. A value the
+    model refuses is shown as stored."""
+    if not isinstance(receipt, dict):
+        return receipt
+    try:
+        return load_receipt(receipt).model_dump(mode="json")
+    except OldReceiptError:
+        return receipt
 
 
 def _xcom_rows(session: Any, *conditions: Any) -> list[XComModel]:
@@ -361,7 +532,7 @@ def task_page(session: Any, dag_id: str, run_id: str, task_id: str, map_index: i
     return render_task_page(
         task_id,
         values.get(PLAN_XCOM_KEY),
-        values.get(RECEIPT_XCOM_KEY),
+        upgraded(values.get(RECEIPT_XCOM_KEY)),
         values.get(RELEASED_AT_XCOM_KEY),
         windows,
         name,
@@ -383,37 +554,67 @@ def task_instance_receipt(
     )
 
 
-def list_receipts(
+@dataclass(frozen=True)
+class Listing:
+    """What the receipts page shows for a filter: one page of rows, the total avoided over all
+    matching (each unit of work once), how many match, and the core's report of the period."""
+
+    rows: list[ReceiptRow]
+    total: tuple[float, int]
+    matching: int
+    report: Report
+
+
+def receipts_listing(
     session: Any,
     dag_ids: Iterable[str],
     since: datetime | None = None,
     until: datetime | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> tuple[list[ReceiptRow], tuple[float, int], int]:
-    """One page of the receipts of ``dag_ids`` (newest first, paged in the database), the
-    total grams avoided over all of them (each unit of work once), and how many match."""
-    where: list[ColumnElement[bool]] = [XComModel.dag_id.in_(list(dag_ids))]
+) -> Listing:
+    """The receipts of ``dag_ids``: the list by when each receipt was written (paged in the
+    database), the report by when the work ran (``ran_at``, applied by the core's
+    :func:`~cleanshift_core.report.summarise`). A receipt is written after its work ran, so
+    the values the report reads are bounded by ``since`` only."""
+    dags: list[ColumnElement[bool]] = [XComModel.dag_id.in_(list(dag_ids))]
     if since is not None:
-        where.append(XComModel.timestamp >= since)
+        dags.append(XComModel.timestamp >= since)
+    where = list(dags)
     if until is not None:
         where.append(XComModel.timestamp < until)
     parts = {
         (r.dag_id, r.run_id, decoded(XComModel.deserialize_value(r))): r.task_id
-        for r in _xcom_rows(session, XComModel.key == RECEIPT_PARTS_XCOM_KEY, *where)
+        for r in _xcom_rows(session, XComModel.key == RECEIPT_PARTS_XCOM_KEY, *dags)
     }
     is_receipt = [XComModel.key == RECEIPT_XCOM_KEY, *where]
     matching = session.scalar(select(func.count()).select_from(XComModel).where(*is_receipt))
-    # The total needs every matching receipt's grams; only the columns it needs are read.
-    values = session.execute(
-        select(XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.value).where(
-            *is_receipt
-        )
-    )
-    total = total_avoided(
-        (decoded(XComModel.deserialize_value(v)), (v.dag_id, v.run_id, v.task_id) in parts)
-        for v in values
-    )
+    # The totals need every matching receipt; only the columns they need are read, once.
+    listed: list[tuple[dict, bool]] = []
+    loaded: list[JobReceipt] = []
+    skipped: list[Skipped] = []
+    for v in session.execute(
+        select(
+            XComModel.dag_id,
+            XComModel.run_id,
+            XComModel.task_id,
+            XComModel.map_index,
+            XComModel.timestamp,
+            XComModel.value,
+        ).where(XComModel.key == RECEIPT_XCOM_KEY, *dags)
+    ):
+        value = decoded(XComModel.deserialize_value(v))
+        part_of = parts.get((v.dag_id, v.run_id, v.task_id))
+        if until is None or v.timestamp < until:
+            listed.append((value, part_of is not None))
+        try:
+            loaded.append(JobReceipt(v.dag_id, load_receipt(value), part_of))
+        except OldReceiptError as exc:
+            place = f"{v.dag_id} / {v.run_id} / {v.task_id}" + (
+                f" [{v.map_index}]" if v.map_index >= 0 else ""
+            )
+            skipped.append(Skipped(place, str(exc)))
+    report = summarise(loaded, since=since, until=until, skipped=skipped)
     page = session.scalars(
         select(XComModel)
         .where(*is_receipt)
@@ -432,7 +633,22 @@ def list_receipts(
         )
         for r in page
     ]
-    return rows, total, matching or 0
+    return Listing(rows, total_avoided(listed), matching or 0, report)
+
+
+def list_receipts(
+    session: Any,
+    dag_ids: Iterable[str],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[ReceiptRow], tuple[float, int], int]:
+    """One page of the receipts of ``dag_ids`` (newest first), the total grams avoided over
+    all of them (each unit of work once), and how many match: :func:`receipts_listing`
+    without the report."""
+    found = receipts_listing(session, dag_ids, since, until, offset, limit)
+    return found.rows, found.total, found.matching
 
 
 PAGE_SIZE = 50
@@ -467,20 +683,21 @@ def receipts(
     offset: int = Query(0, ge=0),
     limit: int = Query(PAGE_SIZE, ge=1, le=500),
 ) -> HTMLResponse:
-    """Receipts across DAG runs the user may read, newest first, a page at a time (paged in
-    the database), filtered by DAG and by period; the total counts each unit of work once."""
+    """Receipts across DAG runs the user may read, filtered by DAG and by period: the core's
+    totals and weekly chart of the period above, the receipts below, newest first, a page at a
+    time (paged in the database)."""
     allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
     if dag_id:
         allowed = allowed & {dag_id}
-    rows, total, matching = list_receipts(session, allowed, since, until, offset, limit)
+    found = receipts_listing(session, allowed, since, until, offset, limit)
+    filters = {"dag_id": dag_id, "since": since, "until": until}
     return html_page(
         "Carbon receipts",
         _filter_form(dag_id, since, until)
+        + render_totals(found.report)
+        + "<h3>Receipts</h3>"
         + render_receipts_page(
-            rows,
-            total,
-            matching,
-            _pager(offset, limit, matching, {"dag_id": dag_id, "since": since, "until": until}),
+            found.rows, None, found.matching, _pager(offset, limit, found.matching, filters)
         ),
     )
 

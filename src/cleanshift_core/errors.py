@@ -53,3 +53,20 @@ class BadDataError(ProviderError):
 
 class StaleDataError(BadDataError):
     """The provider answered with a reading or forecast too old to act on (a stalled feed)."""
+
+
+class OldReceiptError(CleanshiftError, ValueError):
+    """A stored receipt this version cannot read (written by an older cleanshift, or not a
+    receipt at all). The message is one line and says what is missing."""
+
+
+class DeploymentError(CleanshiftError):
+    """An Airflow deployment or Prefect server the report reads from could not answer."""
+
+
+class DeploymentUnreachableError(DeploymentError):
+    """Nothing answered at the URL (refused, timed out, no such host): check the URL."""
+
+
+class DeploymentAuthError(DeploymentError):
+    """The deployment refused the credentials (check the user, password, token or API key)."""

@@ -5,8 +5,9 @@ run from a deployment reschedules itself to the window's start and exits (freein
 infrastructure; the same flow run runs the work then); anything else waits with an async
 sleep in its process. ``@carbon_chunks(...)``
 runs an interruptible task as one mapped task run per chunk, each in its cleanest slot. Each
-job leaves a carbon receipt as table and markdown artifacts. Credentials live in the
-:class:`GridIntensityCredentials` block. Registered through the ``prefect.collections``
+job leaves a carbon receipt as table and markdown artifacts; the task
+:func:`publish_carbon_report` totals them over a period in one markdown artifact. Credentials
+live in the :class:`GridIntensityCredentials` block. Registered through the ``prefect.collections``
 entry point, so ``prefect block register -m cleanshift_prefect`` finds the block.
 """
 
@@ -16,11 +17,13 @@ from .chunks import CarbonChunks, carbon_chunks
 from .decorator import carbon_window
 from .deferral import CONTINUATION_TAG, WAITING_STATE_NAME
 from .runtime import LOCAL_WAIT_STATE_NAME, current_location, current_plan
+from .totals import TOTALS_KEY, publish_carbon_report
 
 __all__ = [
     "BLOCK_TYPE_SLUG",
     "CONTINUATION_TAG",
     "LOCAL_WAIT_STATE_NAME",
+    "TOTALS_KEY",
     "WAITING_STATE_NAME",
     "WINDOW_OPENED_EVENT",
     "ArtifactKeys",
@@ -30,4 +33,5 @@ __all__ = [
     "carbon_window",
     "current_location",
     "current_plan",
+    "publish_carbon_report",
 ]

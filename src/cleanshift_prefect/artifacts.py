@@ -28,6 +28,7 @@ from prefect.artifacts import (
 from prefect.events import emit_event
 
 from cleanshift_core import CarbonReceipt, Plan
+from cleanshift_core.readers.prefect import REPORT_KEY_SUFFIX, receipt_markdown
 from cleanshift_core.timeutil import format_duration
 
 from .chart import forecast_chart
@@ -65,7 +66,7 @@ class ArtifactKeys:
 
     @property
     def report(self) -> str:
-        return f"{self.slug}-carbon-report"
+        return f"{self.slug}{REPORT_KEY_SUFFIX}"
 
 
 def _when(value: datetime) -> str:
@@ -263,7 +264,8 @@ async def publish_receipt(
     windows: Sequence[tuple[datetime, datetime]] | None = None,
 ) -> None:
     """The receipt as a table artifact and as a markdown report with the chart, written side
-    by side (each in its own write slot).
+    by side (each in its own write slot). The report ends with the whole receipt as one line
+    of JSON, which ``cleanshift report`` reads back (:mod:`cleanshift_core.readers.prefect`).
 
     ``windows`` are the planned slots when there are several (an interruptible job's chunks);
     by default the plan's one window.
@@ -295,6 +297,9 @@ async def publish_receipt(
             "```text",
             forecast_chart(plan.forecast, windows or (plan.start, plan.end), receipt.run_intervals),
             "```",
+            "",
+            # Last, under what users read: the whole receipt, for `cleanshift report`.
+            receipt_markdown(receipt),
         ]
     )
 

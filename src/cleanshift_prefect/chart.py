@@ -1,4 +1,5 @@
-"""A text chart of the forecast, the chosen window and the actual run, for markdown artifacts.
+"""Text charts for markdown artifacts: the forecast with the chosen window and the actual run,
+and the grams avoided per ISO week by flow of the totals artifact.
 
 Plain characters in a code block render the same in the Prefect UI, in ``prefect artifact
 inspect`` and in a terminal, need no internet and cannot be stripped by an HTML sanitiser.
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from cleanshift_core import Interval
+from cleanshift_core.report import WeekAvoided
 
 BAR_WIDTH = 32
 MAX_ROWS = 48
@@ -74,3 +76,26 @@ def _merge(points: list[Interval], limit: int) -> list[Interval]:
         mean = sum(p.intensity * s for p, s in zip(group, seconds, strict=True)) / sum(seconds)
         merged.append(Interval(start=group[0].start, end=group[-1].end, intensity=mean))
     return merged
+
+
+def avoided_weeks_chart(weekly: Sequence[WeekAvoided]) -> str:
+    """Rows of ``week  flow │bar grams``, one per flow and ISO week, bars scaled to the largest
+    magnitude; a week dirtier than running at once (negative grams) draws ``░`` instead of
+    ``█``. ``weekly`` must be of one signal (the caller charts each signal apart)."""
+    if not weekly:
+        return "(no receipts with grams in this period: nothing to chart)"
+    top = max(abs(w.avoided_g) for w in weekly) or 1.0
+    width = max(len(w.job) for w in weekly)
+    lines, last_week = [], None
+    for w in sorted(weekly, key=lambda w: (w.week_start, w.job)):
+        week = w.iso_week if w.week_start != last_week else ""
+        last_week = w.week_start
+        fraction = abs(w.avoided_g) / top
+        bar = (
+            _bar(fraction)
+            if w.avoided_g >= 0
+            else ("░" * round(fraction * BAR_WIDTH)).ljust(BAR_WIDTH)
+        )
+        lines.append(f"{week:8} {w.job:{width}} │{bar} {w.avoided_g:10.4g} g".rstrip())
+    lines.append(f"{'':{9 + width}} gCO2eq avoided per ISO week (UTC); ░ more than at once")
+    return "\n".join(lines)

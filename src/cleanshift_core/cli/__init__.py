@@ -1,4 +1,4 @@
-"""The ``cleanshift`` command line: schedule, forecast, wait, check and backtest.
+"""The ``cleanshift`` command line: schedule, forecast, wait, check, backtest and report.
 
 A thin front door onto the core, like the Airflow and Prefect adapters: flags become a
 :class:`~cleanshift_core.providers.ProviderSpec`, a :class:`~cleanshift_core.job.JobSpec` and
@@ -21,7 +21,7 @@ import sys
 import typer
 
 from ..errors import CleanshiftError, JobSkipped
-from . import backtest, check, forecast, schedule, wait  # noqa: F401 - each registers its command
+from . import backtest, check, forecast, report, schedule, wait  # noqa: F401 - each registers its command
 from .app import FixedClock, app, stderr_console
 
 __all__ = ["FixedClock", "app", "main", "run"]
