@@ -11,13 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack import Api, Stack, running_stack
 
 from cleanshift_airflow.ui import energy, grams
 from cleanshift_core import CarbonReceipt
 from cleanshift_core.report import JobReceipt, summarise
+from tests.airflow.stack import Api, Stack, running_stack
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent.parent / "unit"  # measured_energy_dag.py lives beside its unit test
 DAG_ID = "measured_energy"
 
 

@@ -14,7 +14,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from _scripted_provider import HOUR, SCRIPTS, T0, FakeClock, Script
 from airflow._shared.module_loading import import_string
 from airflow.models.trigger import Trigger
 from airflow.serialization.decoders import smart_decode_trigger_kwargs
@@ -23,6 +22,7 @@ from cleanshift_airflow.triggers import TRIGGER_PATH, CarbonWindowTrigger
 from cleanshift_core import JobSpec, Plan, SchedulingRules, plan_job
 from cleanshift_core.providers import build_provider
 from cleanshift_core.request import WINDOW_KWARGS
+from tests.airflow.unit._scripted_provider import HOUR, SCRIPTS, T0, FakeClock, Script
 
 CURVE = [300, 300, 200, 300, 300, 300, 300, 300]  # the cleanest hour starts at T0 + 2h
 
