@@ -1,7 +1,7 @@
 """Provider metadata read by Airflow's ProvidersManager through the entry point.
 
 Written out rather than computed, because every Airflow CLI call imports this module and
-importing the operators costs seconds; ``tests/airflow/test_get_provider_info.py`` keeps it equal
+importing the operators costs seconds; ``tests/airflow/unit/test_get_provider_info.py`` keeps it equal
 to the code (every module defining a sensor, operator, hook, trigger or extra link is listed, and
 the connection form matches the hook's).
 """
