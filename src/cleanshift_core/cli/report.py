@@ -158,8 +158,10 @@ def as_table(report: Report, console: Console) -> None:
             caption="grams are gCO2eq over the receipts with grams (energy and intensity "
             "known); energy sources: measured / given / nominal / unknown",
         )
-        for name in ("DAG / flow", "region", "receipts", "with grams"):
-            table.add_column(name, justify="left" if name in ("DAG / flow", "region") else "right")
+        table.add_column("DAG / flow", no_wrap=True)  # a name is looked up whole
+        table.add_column("region", no_wrap=True)
+        for name in ("receipts", "with grams"):
+            table.add_column(name, justify="right")
         for name in ("emitted g", "if at once g", "avoided g", "saving", "kWh", "sources"):
             table.add_column(name, justify="right")
         rows = [t for t in report.totals if t.signal == overall.signal]

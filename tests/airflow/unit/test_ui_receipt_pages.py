@@ -1,6 +1,6 @@
 """The receipt tab's energy and SCI rows and the receipts page's totals and weekly chart,
 rendered from receipts the core settles (the same pages on a real stack:
-test_receipt_pages_real_stack.py)."""
+system/test_receipt_pages.py)."""
 
 from __future__ import annotations
 

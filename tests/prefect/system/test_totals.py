@@ -18,8 +18,7 @@ from cleanshift_core.report import JobReceipt, WeekAvoided, summarise
 from cleanshift_prefect import carbon_window, publish_carbon_report
 from cleanshift_prefect.chart import avoided_weeks_chart
 from cleanshift_prefect.totals import TOTALS_KEY, totals_markdown
-
-from ..conftest import POINT_SECONDS, artifacts_of, seconds_from_now, trough_at
+from tests.prefect.conftest import POINT_SECONDS, artifacts_of, seconds_from_now, trough_at
 
 
 def carbon_flow(name: str, region: str, power_kw: float | None):
