@@ -47,7 +47,6 @@ from tests.prefect.conftest import artifacts_of, state_names, table_rows
 
 SERVED_FLOW = Path(__file__).with_name("served_flow.py")
 POINT = timedelta(seconds=5)
-WORKER_PREFETCH = timedelta(seconds=20)
 
 
 def write_grid(path: Path, cleanest: datetime) -> None:
@@ -81,10 +80,6 @@ class Runner:
     hooks: Path  # where its hooks record each call, one file per flow run
     pid: int
     deployment: str
-    #: How long before its scheduled time the runner starts a run's process: serve()'s default
-    #: 10 s; the worker gets 20 s, since a worker's start-up (its supervisor, then the engine,
-    #: each importing Prefect) can pass 10 s on two loaded cores and the run would start late.
-    prefetch: timedelta
 
     def hook_calls(self, flow_run_id) -> list[str]:
         path = self.hooks / str(flow_run_id)
@@ -109,7 +104,6 @@ def runner(request, prefect_server, tmp_path):
         "CLEANSHIFT_TEST_HOOKS": str(hooks),
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": str(int(WORKER_PREFETCH.total_seconds())),
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
     }
     if request.param == "serve":
@@ -141,8 +135,7 @@ def runner(request, prefect_server, tmp_path):
             assert proc.poll() is None, (tmp_path / "runner.log").read_text()
             assert time.monotonic() < deadline, f"{request.param} was not ready in 90 s"
             time.sleep(0.5)
-        prefetch = WORKER_PREFETCH if request.param == "worker" else timedelta(seconds=10)
-        yield Runner(grid, hooks, proc.pid, name, prefetch)
+        yield Runner(grid, hooks, proc.pid, name)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -272,9 +265,8 @@ def _work_started(run) -> datetime:
 def test_a_waiting_deployment_run_stays_one_flow_run_and_holds_no_process(runner):
     baseline = descendants(runner.pid)
     # Three runs start, leave their processes (one is cancelled) before sampling begins: on
-    # two shared cores a worker needs ~25 s for that, and sampling stops at the prefetch.
+    # two shared cores a worker needs ~25 s for that.
     window = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=50)
-    window += runner.prefetch - timedelta(seconds=10)
     write_grid(runner.grid, window)
     triggered = run_deployment(
         runner.deployment, parameters={"batch": "b-7", "size": 3}, timeout=0, as_subflow=False
@@ -306,7 +298,7 @@ def test_a_waiting_deployment_run_stays_one_flow_run_and_holds_no_process(runner
 
     # The window is ahead: no flow-run process exists under the serve()/worker process. (The
     # run's process exits just after reporting its new state; the runner may start it again up
-    # to its prefetch before the window, so look until then.)
+    # to its 10 s prefetch before the window, so look until then.)
     def run_processes() -> dict[int, str]:
         return {
             pid: cmd
@@ -319,7 +311,7 @@ def test_a_waiting_deployment_run_stays_one_flow_run_and_holds_no_process(runner
     while run_processes() and time.monotonic() < deadline:
         time.sleep(0.2)
     samples = 0
-    while datetime.now(timezone.utc) < window - runner.prefetch - timedelta(seconds=2):
+    while datetime.now(timezone.utc) < window - timedelta(seconds=12):
         assert not run_processes(), run_processes()
         samples += 1
         time.sleep(0.5)
