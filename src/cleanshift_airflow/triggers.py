@@ -227,13 +227,17 @@ class CarbonWindowTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         replans = 0
-        published: list[asyncio.Task] = []
+        # Publishing runs beside the wait; only writes still in flight are held (the asyncio
+        # idiom for background tasks), so a long wait's moved plans are not kept to the end.
+        publishing: set[asyncio.Task] = set()
 
         def replanned(moved: Plan) -> None:
             nonlocal replans
             replans += 1
             self.log.debug("re-planned: start %s (%s)", moved.start.isoformat(), moved.reason)
-            published.append(asyncio.ensure_future(self.publish(moved)))
+            task = asyncio.ensure_future(self.publish(moved))
+            publishing.add(task)
+            task.add_done_callback(publishing.discard)
 
         try:
             request = self.request
@@ -254,7 +258,7 @@ class CarbonWindowTrigger(BaseTrigger):
                 sleep=self.sleep,
                 on_replan=replanned,
             )
-            await asyncio.gather(*published)
+            await asyncio.gather(*publishing)
         except JobSkipped as exc:
             yield self._skipped(str(exc))
             return

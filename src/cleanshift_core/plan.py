@@ -111,11 +111,11 @@ class ForecastExcerpt(Sequence[Interval]):
         pydantic writes them (ISO, ``Z``, microseconds only when non-zero) when ``json``."""
         if not json:
             return [i.model_dump() for i in self]
-        starts = _iso(self._starts)
         if len(self) and np.array_equal(self._ends[:-1], self._starts[1:]):
-            ends = starts[1:] + _iso(self._ends[-1:])  # contiguous: each end is the next start
+            times = _iso(np.append(self._starts, self._ends[-1]))  # each end is the next start
+            starts, ends = times[:-1], times[1:]
         else:
-            ends = _iso(self._ends)
+            starts, ends = _iso(self._starts), _iso(self._ends)
         return [
             {"start": a, "end": b, "intensity": v}
             for a, b, v in zip(starts, ends, self._values.tolist(), strict=True)
@@ -153,7 +153,7 @@ def _iso(micros: np.ndarray) -> list[str]:
     call; anything finer takes Python's ``isoformat``, which follows the same rule)."""
     if not (micros % 1_000_000).any():
         seconds = (micros // 1_000_000).astype("datetime64[s]")
-        return [t + "Z" for t in np.datetime_as_string(seconds).tolist()]
+        return np.datetime_as_string(seconds, timezone="UTC").tolist()
     return [t + "Z" for t in map(datetime.isoformat, micros.astype("datetime64[us]").tolist())]
 
 
@@ -251,8 +251,7 @@ def forecast_excerpt(
         return ForecastExcerpt.of_seconds(part.starts, part.ends, part.values), False
     bounds, values = part.integral.bounds, part.integral.values
     edges = np.linspace(0, n, MAX_FORECAST_INTERVALS // 2 + 1).astype(int)
-    low = _first_extreme(values, edges, np.minimum)
-    high = _first_extreme(values, edges, np.maximum)
+    low, high = _first_extremes(values, edges)
     first, second = np.minimum(low, high), np.maximum(low, high)
     # Each bucket [edge, next edge) is drawn from its edge with its first extreme and, when
     # the two extremes differ, from the second's point with the second: interleave, then drop
@@ -265,9 +264,15 @@ def forecast_excerpt(
     return ForecastExcerpt(times[:-1], times[1:], drawn), True
 
 
-def _first_extreme(values: np.ndarray, edges: np.ndarray, extreme: np.ufunc) -> np.ndarray:
-    """Index of the first lowest (``np.minimum``) or highest value in each bucket."""
-    per_bucket = extreme.reduceat(values, edges[:-1])
-    hits = np.flatnonzero(values == np.repeat(per_bucket, np.diff(edges)))
-    _, first = np.unique(np.searchsorted(edges, hits, side="right") - 1, return_index=True)
-    return hits[first]
+def _first_extremes(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first lowest and of the first highest value in each bucket
+    ``[edges[i], edges[i + 1])``: the buckets as rows of one padded grid, read by one
+    ``argmin`` and one ``argmax`` (each returns the first of equal values)."""
+    lo = edges[:-1]
+    grid = lo[:, None] + np.arange(int(np.diff(edges).max()))
+    padding = grid >= edges[1:, None]
+    np.minimum(grid, len(values) - 1, out=grid)
+    cells = values[grid]
+    low = np.where(padding, np.inf, cells).argmin(axis=1)
+    high = np.where(padding, -np.inf, cells).argmax(axis=1)
+    return lo + low, lo + high

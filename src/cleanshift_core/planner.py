@@ -127,7 +127,8 @@ def scan_windows(
             "shorten the job, extend the deadline or use a provider with a longer forecast"
         )
     starts = _candidates(bounds, d, lo, hi)
-    means = (integral.at(starts + d) - integral.at(starts)) / d
+    ends_then_starts = integral.at(np.concatenate([starts + d, starts]))  # one pass, not two
+    means = (ends_then_starts[: len(starts)] - ends_then_starts[len(starts) :]) / d
     return WindowScan(starts=starts, means=means, duration=d, earliest=earliest)
 
 

@@ -73,13 +73,12 @@ class RunningIntegral:
     prefix: np.ndarray
 
     @classmethod
-    def of(cls, starts: Sequence[float], end: float, values: Sequence[float]) -> RunningIntegral:
-        bounds = np.array([*starts, end], dtype=float)
-        vals = np.array(values, dtype=float)
+    def of(cls, bounds: np.ndarray, values: np.ndarray) -> RunningIntegral:
+        """The integral over ``len(values)`` intervals between ``bounds`` (one more)."""
         prefix = np.empty(len(bounds))
         prefix[0] = 0.0
-        np.cumsum(vals * np.diff(bounds), out=prefix[1:])
-        return cls(bounds, vals, prefix)
+        np.cumsum(values * np.diff(bounds), out=prefix[1:])
+        return cls(bounds, values, prefix)
 
     def at(self, t: np.ndarray) -> np.ndarray:
         """F at each time in ``t``; exact for partial intervals, the total at or past the end."""
@@ -138,8 +137,14 @@ class IntensitySeries:
         """
         raw = list(points)
         fast = _well_formed_columns(raw)
-        s2, e2, v2, repairs = (*fast, []) if fast else _checked_columns(raw, repair, max_gap)
-        return cls(
+        repairs: list[str] = []
+        if fast is not None:
+            bounds, array, values = fast
+            seconds = bounds.tolist()
+            s2, e2, v2 = seconds[:-1], seconds[1:], values
+        else:
+            s2, e2, v2, repairs = _checked_columns(raw, repair, max_gap)
+        series = cls(
             starts=tuple(s2),
             ends=tuple(e2),
             values=tuple(v2),
@@ -150,6 +155,9 @@ class IntensitySeries:
             generated_at=ensure_utc(generated_at, "generated_at") if generated_at else None,
             repairs=tuple(repairs),
         )
+        if fast is not None:  # the columns are arrays already: no second conversion
+            series.__dict__["integral"] = RunningIntegral.of(bounds, array)
+        return series
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -161,7 +169,8 @@ class IntensitySeries:
         :meth:`between` shares its parent's instead of summing again."""
         if not self.starts:
             raise BadSeriesError("the intensity series is empty; the provider returned no data")
-        return RunningIntegral.of(self.starts, self.ends[-1], self.values)
+        bounds = np.array([*self.starts, self.ends[-1]], dtype=float)
+        return RunningIntegral.of(bounds, np.array(self.values, dtype=float))
 
     @property
     def points(self) -> list[IntensityPoint]:
@@ -278,18 +287,21 @@ class IntensitySeries:
 
 def _well_formed_columns(
     raw: list[IntensityPoint],
-) -> tuple[list[float], list[float], list[float]] | None:
-    """(starts, ends, values) of points that need no repair and no message, in C-speed passes.
+) -> tuple[np.ndarray, np.ndarray, list[float]] | None:
+    """(the n + 1 boundaries, the n values, the values as floats) of points that need no
+    repair and no message, in C-speed passes.
 
     The common case: aware starts, positive durations, finite non-negative numbers, sorted,
     contiguous to the millisecond. Anything else returns None and takes the checked path,
-    which names the offending point.
+    which names the offending point. Each boundary is the next point's start (so a snapped
+    millisecond never opens a gap); the last is the last start plus its duration.
     """
-    if not raw or set(map(type, raw)) != {IntensityPoint}:
+    n = len(raw)
+    if not n or list(map(type, raw)).count(IntensityPoint) != n:
         return None
     values = list(map(_VALUE, raw))
-    value_types = set(map(type, values))
-    if not value_types <= {float, int}:
+    value_types = list(map(type, values))
+    if value_types.count(float) + value_types.count(int) != n:  # bool, str, Decimal, …
         return None
     durations = list(map(_DURATION, raw))
     try:
@@ -305,10 +317,10 @@ def _well_formed_columns(
     vals = np.array(values, dtype=float)
     if not (np.isfinite(vals).all() and (vals >= 0).all()):
         return None
-    seconds = (starts / 1e6).tolist()  # exactly to_epoch's division, done once per column
-    ends = seconds[1:]
-    ends.append(seconds[-1] + durations[-1].total_seconds())
-    return seconds, ends, values if value_types == {float} else vals.tolist()
+    bounds = np.empty(n + 1)
+    np.divide(starts, 1e6, out=bounds[:n])  # exactly to_epoch's division, once per column
+    bounds[n] = float(bounds[n - 1]) + durations[-1].total_seconds()
+    return bounds, vals, values if value_types.count(float) == n else vals.tolist()
 
 
 def _epoch_micros(
@@ -317,21 +329,21 @@ def _epoch_micros(
     """Microseconds since the epoch of each start, exact, when the starts are aware, sorted
     and each within a millisecond of the previous point's end; else None.
 
-    Each step between starts is a cheap same-zone subtraction when every zone has a fixed
-    offset (``timezone.utc`` and the like); a DST zone's same-zone subtraction is wall-clock
-    time, not elapsed time, so those starts are converted one by one. Steps that equal the
-    durations exactly (a provider's grid) are not converted at all: the starts are then the
-    first start plus the running sum of the durations.
+    Each step between starts is a cheap same-zone subtraction when every start has one
+    fixed-offset zone (``timezone.utc`` and the like); a DST zone's same-zone subtraction is
+    wall-clock time, not elapsed time, so those starts are converted one by one. Steps that
+    equal the durations exactly (a provider's grid) are not converted at all: the starts
+    are then the first start plus the running sum of the durations.
     """
     n = len(starts)
     try:
         first = (starts[0] - EPOCH) // _MICROSECOND  # TypeError when naive
-        if not all(type(zone) is timezone for zone in set(map(_TZINFO, starts))):
+        zones = list(map(_TZINFO, starts))
+        if type(zones[0]) is timezone and zones.count(zones[0]) == n:  # == only for timezone
+            steps = list(map(sub, starts[1:], starts[:-1]))
+        else:
             absolute = np.fromiter(((s - EPOCH) // _MICROSECOND for s in starts), np.int64, n)
             steps = None
-        else:
-            # aware minus naive is a TypeError, so with the first start aware all of them are
-            steps = list(map(sub, starts[1:], starts[:-1]))
     except (TypeError, AttributeError):
         return None
     if len(lengths) == 1:

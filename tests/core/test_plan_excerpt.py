@@ -137,7 +137,10 @@ def test_the_fast_path_gives_the_checked_paths_columns(spec):
         t += timedelta(seconds=seconds)
     fast = _well_formed_columns(points)
     assert fast is not None
-    assert list(fast) == list(_checked_columns(points, repair=False, max_gap=None)[:3])
+    bounds, array, values = fast
+    assert array.tolist() == values
+    columns = [bounds[:-1].tolist(), bounds[1:].tolist(), values]
+    assert columns == list(_checked_columns(points, repair=False, max_gap=None)[:3])
 
 
 @pytest.mark.parametrize(
