@@ -153,7 +153,30 @@ async def _reschedule(flow_run_id: UUID, wait: PendingWait, message: str) -> Sta
             flow_run_id,
             Scheduled(scheduled_time=wait.plan.start, name=WAITING_STATE_NAME, message=message),
         )
-    return result.state if result.status is SetStateStatus.ACCEPT else None
+        if result.status is not SetStateStatus.ACCEPT:
+            return None
+        await release_infrastructure(client, flow_run_id)
+    return result.state
+
+
+async def release_infrastructure(client: PrefectClient, flow_run_id: UUID) -> None:
+    """Record that the waiting run has no process (its process exits now), so it can be
+    cancelled at once.
+
+    The server turns ``Cancelling`` of a ``Scheduled`` run into ``Cancelled`` when the run names
+    no infrastructure (``BypassCancellingFlowRunsWithNoInfra``). A worker cancels only runs that
+    never started; so a waiting run that still named its exited process would stay
+    ``Cancelling`` until the worker started it again at the window. ``update_flow_run`` drops a
+    ``None`` pid, hence the PATCH of its route; the runner or worker sets a new pid when it
+    starts the run at the window.
+    """
+    response = await client.request(
+        "PATCH",
+        "/flow_runs/{id}",
+        path_params={"id": flow_run_id},
+        json={"infrastructure_pid": None},
+    )
+    response.raise_for_status()
 
 
 async def not_an_attempt(client: PrefectClient, flow_run_id: UUID) -> None:
