@@ -33,5 +33,11 @@ def run_on_ref(ref: str, package: str, statement: str) -> str:
             f"assert {package}.__file__.startswith({tmp!r}), {package}.__file__\n"
             f"{statement}\n"
         )
-        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-        return out.stdout.decode().splitlines()[-1]
+        return last_line(code)
+
+
+def last_line(code: str) -> str:
+    """The last line ``code`` prints, run by this interpreter in a fresh process (a fresh
+    heap, and nothing the measurement does there outlives it)."""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return out.stdout.decode().splitlines()[-1]

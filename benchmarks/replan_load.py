@@ -15,7 +15,11 @@ and every trigger's re-plan after it is timed:
 
 - CPU: ``time.process_time()`` of the whole refresh (all 1,000 re-plans and the fetch);
 - the longest any single callback held the event loop, from a probe on asyncio's
-  ``Handle._run`` (what the loop's own slow-callback check times in debug mode).
+  ``Handle._run`` (what the loop's own slow-callback check times in debug mode), split into
+  the callback's own work and the full garbage collections that ran inside it (timed through
+  ``gc.callbacks``): a full collection walks the whole heap, most of it Airflow's;
+- the same measurement once more in a fresh process whose import-time heap is frozen
+  (``gc.freeze()``, a host's choice), to show what the collections cost without that heap.
 
 ``--baseline REF`` runs the same measurement on the code of a git ref (e.g. ``main``) in a
 subprocess of this run, for before/after ratios.
@@ -33,14 +37,12 @@ import logging
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from on_ref import run_on_ref
+from on_ref import last_line, run_on_ref
 from timing import Lap, timed
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -223,8 +225,7 @@ def frozen(triggers: int, refreshes: int) -> dict:
         "import asyncio, json, replan_load as b; b.quiet(); "
         f"print(json.dumps(asyncio.run(b.measure({triggers}, {refreshes}, freeze_imports=True))))"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-    return json.loads(out.stdout.decode().splitlines()[-1])
+    return json.loads(last_line(code))
 
 
 def quiet() -> None:

@@ -1,7 +1,7 @@
 """The benchmarks' one way of timing: CPU and wall time of a block, and interleaved races.
 
-``planner_speed.py`` races methods call by call; ``replan_load.py`` times whole refreshes of a
-thousand triggers. Both read the clocks here, so "CPU" and "wall" mean the same in every
+``planner_speed.py`` races methods in turns, timing blocks of calls as ``timeit`` does;
+``replan_load.py`` times whole refreshes of a thousand triggers. Both read the clocks here, so "CPU" and "wall" mean the same in every
 results table.
 """
 

@@ -138,9 +138,11 @@ class IntensitySeries:
         raw = list(points)
         fast = _well_formed_columns(raw)
         repairs: list[str] = []
+        s2: Sequence[float]
+        e2: Sequence[float]
         if fast is not None:
             bounds, array, values = fast
-            seconds = bounds.tolist()
+            seconds = tuple(bounds.tolist())  # tuple slices below, and tuple() of a tuple is free
             s2, e2, v2 = seconds[:-1], seconds[1:], values
         else:
             s2, e2, v2, repairs = _checked_columns(raw, repair, max_gap)
@@ -166,7 +168,8 @@ class IntensitySeries:
     @cached_property
     def integral(self) -> RunningIntegral:
         """The running integral the planner reads, computed on first use; a slice made by
-        :meth:`between` shares its parent's instead of summing again."""
+        :meth:`between` shares its parent's instead of summing again, and :meth:`from_points`
+        seeds it from the arrays it already built."""
         if not self.starts:
             raise BadSeriesError("the intensity series is empty; the provider returned no data")
         bounds = np.array([*self.starts, self.ends[-1]], dtype=float)
@@ -301,7 +304,8 @@ def _well_formed_columns(
         return None
     values = list(map(_VALUE, raw))
     value_types = list(map(type, values))
-    if value_types.count(float) + value_types.count(int) != n:  # bool, str, Decimal, …
+    floats = value_types.count(float)
+    if floats + value_types.count(int) != n:  # bool, str, Decimal, …
         return None
     durations = list(map(_DURATION, raw))
     try:
@@ -320,7 +324,7 @@ def _well_formed_columns(
     bounds = np.empty(n + 1)
     np.divide(starts, 1e6, out=bounds[:n])  # exactly to_epoch's division, once per column
     bounds[n] = float(bounds[n - 1]) + durations[-1].total_seconds()
-    return bounds, vals, values if value_types.count(float) == n else vals.tolist()
+    return bounds, vals, values if floats == n else vals.tolist()
 
 
 def _epoch_micros(
