@@ -54,6 +54,7 @@ run_suite() {
         airflow-min) run_pytest airflow-min "${AIRFLOW_SMOKE[@]}" ;;
         airflow-3.2) run_pytest airflow-3.2 "${AIRFLOW_SMOKE[@]}" ;;
         prefect-min) run_pytest prefect-min tests/prefect/system/test_example_flows.py \
+                         tests/prefect/system/test_deployment.py \
                          tests/prefect/unit/test_decorator.py ;;
         packaging)   bash scripts/check_packaging.sh ;;
         docs)        NO_MKDOCS_2_WARNING=1 .venvs/docs/bin/mkdocs build --strict \
