@@ -44,12 +44,13 @@ def timed(pause_gc: bool = False) -> Iterator[Lap]:
 
 
 def race(
-    methods: dict[str, Callable[[], object]], rounds: int, min_block_s: float = 0.02
+    methods: dict[str, Callable[[], object]], rounds: int, min_block_s: float = 0.2
 ) -> dict[str, float]:
     """Median wall milliseconds per call of each method, the methods taking turns round by
     round so machine load hits them alike.
 
-    As ``timeit`` does, a method faster than ``min_block_s`` is called several times in a row
+    As ``timeit`` does (its ``autorange`` wants 0.2 s blocks), a method faster than
+    ``min_block_s`` is called several times in a row
     per timed block (the count fixed before the race, from one calibration call) and the block
     divided by the count: a single millisecond call timed just after a full collection would
     mostly measure the page faults and cache misses that collection leaves, which a 30 ms peer
