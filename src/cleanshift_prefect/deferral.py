@@ -149,14 +149,12 @@ async def _reschedule(flow_run_id: UUID, wait: PendingWait, message: str) -> Sta
     async with get_client() as client:
         await client.create_flow_run_input(flow_run_id, PLAN_KEY, json.dumps(stored))
         await not_an_attempt(client, flow_run_id)
+        await release_infrastructure(client, flow_run_id)
         result: OrchestrationResult[None] = await client.set_flow_run_state(
             flow_run_id,
             Scheduled(scheduled_time=wait.plan.start, name=WAITING_STATE_NAME, message=message),
         )
-        if result.status is not SetStateStatus.ACCEPT:
-            return None
-        await release_infrastructure(client, flow_run_id)
-    return result.state
+    return result.state if result.status is SetStateStatus.ACCEPT else None
 
 
 async def release_infrastructure(client: PrefectClient, flow_run_id: UUID) -> None:
@@ -168,7 +166,10 @@ async def release_infrastructure(client: PrefectClient, flow_run_id: UUID) -> No
     never started; so a waiting run that still named its exited process would stay
     ``Cancelling`` until the worker started it again at the window. ``update_flow_run`` drops a
     ``None`` pid, hence the PATCH of its route; the runner or worker sets a new pid when it
-    starts the run at the window.
+    starts the run at the window. It comes before the state change, so the state change stays
+    the last step and a retry after a failed PATCH repeats only idempotent ones. (Neither
+    runner needs the pid of a running run: ``serve()`` keeps its own map of processes, and a
+    worker never cancels a run that has started.)
     """
     response = await client.request(
         "PATCH",
