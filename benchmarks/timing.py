@@ -1,8 +1,8 @@
 """The benchmarks' one way of timing: CPU and wall time of a block, and interleaved races.
 
 ``planner_speed.py`` races methods in turns, timing blocks of calls as ``timeit`` does;
-``replan_load.py`` times whole refreshes of a thousand triggers. Both read the clocks here, so "CPU" and "wall" mean the same in every
-results table.
+``replan_load.py`` times whole refreshes of a thousand triggers. Both read the clocks here, so
+"CPU" and "wall" mean the same in every results table.
 """
 
 from __future__ import annotations
@@ -50,9 +50,8 @@ def race(
     round so machine load hits them alike.
 
     As ``timeit`` does (its ``autorange`` wants 0.2 s blocks), a method faster than
-    ``min_block_s`` is called several times in a row
-    per timed block (the count fixed before the race, from one calibration call) and the block
-    divided by the count: a single millisecond call timed just after a full collection would
+    ``min_block_s`` is called several times in a row per timed block (the count fixed before the
+    race, from one calibration call) and the block divided by the count: a single millisecond call timed just after a full collection would
     mostly measure the page faults and cache misses that collection leaves, which a 30 ms peer
     amortises and a 1 ms method cannot. The collector is paused during each block.
     """
