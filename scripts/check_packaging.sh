@@ -83,6 +83,9 @@ PYTHON
 step "wheel[prefect]: prefect block register -m cleanshift_prefect"
 PF=$(clean_venv prefect "$WHEEL[prefect]")
 export PREFECT_HOME=$WORK/prefect-home PREFECT_SERVER_ANALYTICS_ENABLED=false
+# uv installs without bytecode, so the ephemeral server's first start compiles Prefect's server
+# modules; on 2 busy cores that once took longer than Prefect's default 20 s wait for it.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=120
 unset PREFECT_API_URL PREFECT_API_KEY
 "$PF/bin/python" -c "import cleanshift_prefect"
 "$PF/bin/prefect" block register -m cleanshift_prefect >"$WORK/register.txt" 2>&1 \
